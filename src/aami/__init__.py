@@ -1,0 +1,3 @@
+"""AAMI: alerting configuration for AI-accelerator clusters."""
+
+__version__ = "0.1.0"

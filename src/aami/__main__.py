@@ -1,0 +1,5 @@
+"""``python -m aami``."""
+
+from aami.cli.main import app
+
+app()

@@ -1,0 +1,91 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from aami import __version__
+from aami.api.errors import install_error_handlers
+from aami.api.metrics import MetricsMiddleware, make_registry
+from aami.audit.endpoints import router as audit_router
+from aami.config import Settings
+from aami.db.migrate import upgrade
+from aami.db.session import make_engine, make_sessionmaker
+from aami.groups.endpoints import router as groups_router
+from aami.prometheus.endpoints import router as sd_router
+from aami.prometheus.sd import SdCache
+from aami.targets.endpoints import exporters_router
+from aami.targets.endpoints import router as targets_router
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    """Build the app; the database is migrated when it starts unless ``migrate`` is off."""
+    if not settings.admin_token:
+        raise ValueError("AAMI_ADMIN_TOKEN is not set; the API would be open to anyone")
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            upgrade(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="AAMI",
+        version=__version__,
+        description="Alerting configuration for AI-accelerator clusters.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sd_cache = SdCache(settings.sd_cache_size)
+    registry, requests, latency = make_registry()
+    app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (groups_router, targets_router, exporters_router, sd_router, audit_router):
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/health/live", tags=["health"])
+    def live() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"])
+    def ready(request: Request) -> JSONResponse:
+        """The database answers."""
+        try:
+            with request.app.state.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("readiness: database unreachable: %s", type(exc).__name__)
+            return JSONResponse(
+                {"status": "unavailable", "detail": "database unreachable"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

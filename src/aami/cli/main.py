@@ -1,0 +1,123 @@
+"""The ``aami`` command."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from aami import __version__
+
+app = typer.Typer(
+    name="aami",
+    help="AAMI: alerting configuration for AI-accelerator clusters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+stack_app = typer.Typer(help="The all-in-one local stack.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(stack_app, name="stack")
+
+
+def _settings() -> object:
+    from aami.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        messages = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"error: invalid settings: {messages}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(envvar="AAMI_HOST", help="address to listen on")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="AAMI_PORT", help="port to listen on")] = 8080,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="development: generate and print an admin token")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the API server (migrates the database first)."""
+    import uvicorn
+
+    from aami.app import create_app
+    from aami.auth.tokens import generate_token
+    from aami.config import Settings
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    if not settings.admin_token:
+        if not dev:
+            typer.echo(
+                "error: AAMI_ADMIN_TOKEN is not set. Set it to a secret of 16+ characters, "
+                "or run `aami server --dev` to generate one for local use.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"admin_token": generate_token(), "dev": True})
+        typer.echo(f"development admin token: {settings.admin_token}", err=True)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=False
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+) -> None:
+    """Apply database migrations."""
+    from aami.config import Settings
+    from aami.db.migrate import upgrade
+    from aami.db.session import make_engine
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    typer.echo(f"database at {revision}")
+
+
+@stack_app.command("up")
+def stack_up(
+    state_dir: Annotated[
+        Path, typer.Option(envvar="AAMI_STATE_DIR", help="where configs, data and logs go")
+    ] = Path(".aami-stack"),
+    port: Annotated[int, typer.Option(help="AAMI server port")] = 8080,
+    prometheus_port: Annotated[int, typer.Option(help="Prometheus port")] = 9090,
+    node_exporter_port: Annotated[int, typer.Option(help="node_exporter port")] = 9100,
+    demo: Annotated[bool, typer.Option(help="load the demo group and target")] = True,
+) -> None:
+    """Run the server, Prometheus and node_exporter on loopback until Ctrl-C."""
+    from aami.stack.runner import StackError, StackPorts, run_stack
+
+    ports = StackPorts(server=port, prometheus=prometheus_port, node_exporter=node_exporter_port)
+    try:
+        code = run_stack(state_dir.resolve(), ports=ports, demo=demo)
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

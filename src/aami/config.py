@@ -1,0 +1,85 @@
+"""Settings: one pydantic-settings class read from the environment."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "parse_duration_seconds"]
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+
+
+def parse_duration_seconds(value: str | float | int) -> float:
+    """Parse a Go-style duration such as ``30s``, ``1m30s`` or a plain number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if not text or match is None or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration such as '30s' or '1m30s'")
+    hours, minutes, seconds, millis = match.groups()
+    return (
+        int(hours or 0) * 3600
+        + int(minutes or 0) * 60
+        + float(seconds or 0)
+        + int(millis or 0) / 1000
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment.
+
+    ``AAMI_*`` names are ours; the ``PROMETHEUS_*`` names and their meaning come from
+    the alerting spec and are read unprefixed, as is ``ALERTMANAGER_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AAMI_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./aami.db",
+        description="SQLAlchemy URL: sqlite:///path (embedded) or postgresql+psycopg://...",
+    )
+    admin_token: str | None = Field(
+        default=None, description="Bearer token with full access; required unless --dev."
+    )
+    dev: bool = Field(default=False, description="Development mode: a token is generated.")
+    sd_cache_size: int = Field(default=64, ge=1)
+
+    prometheus_url: str = Field(default="http://localhost:9090", alias="PROMETHEUS_URL")
+    prometheus_rule_path: Path = Field(
+        default=Path("/etc/prometheus/rules/generated"), alias="PROMETHEUS_RULE_PATH"
+    )
+    prometheus_reload_enabled: bool = Field(default=True, alias="PROMETHEUS_RELOAD_ENABLED")
+    prometheus_reload_timeout: float = Field(default=30.0, alias="PROMETHEUS_RELOAD_TIMEOUT")
+    prometheus_validate_rules: bool = Field(default=False, alias="PROMETHEUS_VALIDATE_RULES")
+    prometheus_backup_enabled: bool = Field(default=True, alias="PROMETHEUS_BACKUP_ENABLED")
+    alertmanager_url: str = Field(default="http://localhost:9093", alias="ALERTMANAGER_URL")
+
+    @field_validator("prometheus_reload_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        if isinstance(value, str | int | float):
+            return parse_duration_seconds(value)
+        raise ValueError("expected a duration such as '30s'")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("AAMI_ADMIN_TOKEN must be at least 16 characters")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,39 @@
+"""/api/v1/sd/prometheus: Prometheus HTTP service discovery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from aami.api.deps import AdminDep, SessionDep
+from aami.common.ids import ID_PATTERN
+from aami.prometheus.sd import SdCache, etag_matches
+from aami.prometheus.service import service_discovery
+from aami.targets.schemas import ExporterType
+
+router = APIRouter(tags=["service discovery"])
+
+
+@router.get(
+    "/sd/prometheus",
+    responses={
+        200: {"description": "Prometheus HTTP SD targets"},
+        304: {"description": "unchanged"},
+    },
+)
+def prometheus_sd(
+    request: Request,
+    session: SessionDep,
+    _: AdminDep,
+    exporter_type: ExporterType | None = None,
+    group_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Targets for ``http_sd_configs``; ``group_id`` filters on the primary group."""
+    cache: SdCache = request.app.state.sd_cache
+    doc = service_discovery(session, cache=cache, exporter_type=exporter_type, group_id=group_id)
+    headers = {"ETag": doc.etag, "Cache-Control": "no-cache"}
+    if etag_matches(if_none_match, doc.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=doc.body, media_type="application/json", headers=headers)

@@ -1,0 +1,54 @@
+"""Generated configuration files for the real Prometheus and node_exporter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["prometheus_config", "write_yaml"]
+
+
+def prometheus_config(
+    *,
+    server_url: str,
+    token_file: Path,
+    rule_globs: list[str],
+    alertmanagers: list[str] | None = None,
+    interval: str = "15s",
+    sd_refresh: str = "30s",
+) -> dict[str, Any]:
+    """Return a prometheus.yml that discovers targets from the AAMI server."""
+
+    def sd_job(job: str, exporter_type: str) -> dict[str, Any]:
+        return {
+            "job_name": job,
+            "http_sd_configs": [
+                {
+                    "url": f"{server_url}/api/v1/sd/prometheus?exporter_type={exporter_type}",
+                    "refresh_interval": sd_refresh,
+                    "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
+                }
+            ],
+        }
+
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": rule_globs,
+        "scrape_configs": [
+            sd_job("node-exporter", "node_exporter"),
+            sd_job("dcgm-exporter", "dcgm_exporter"),
+            sd_job("custom-exporter", "custom"),
+        ],
+    }
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
+    return config
+
+
+def write_yaml(path: Path, document: dict[str, Any]) -> Path:
+    """Write a YAML document (the stack's own generated files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

@@ -1,0 +1,174 @@
+"""SQL for targets, memberships and exporters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from aami.db.base import ConfigRevision
+from aami.groups.models import Group
+from aami.targets.models import Exporter, Target, TargetGroup
+
+
+class TargetRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, target_id: str) -> Target | None:
+        return self.session.get(Target, target_id)
+
+    def get_by_ref(self, ref: str) -> Target | None:
+        """Find a target by id, else by hostname."""
+        return self.session.get(Target, ref) or self.session.scalar(
+            select(Target).where(Target.hostname == ref.lower())
+        )
+
+    def hostname_taken(self, hostname: str, *, excluding: str | None = None) -> bool:
+        query = select(Target.id).where(Target.hostname == hostname)
+        if excluding is not None:
+            query = query.where(Target.id != excluding)
+        return self.session.scalar(query) is not None
+
+    def hostnames_in_group(self, group_id: str, *, limit: int = 20) -> tuple[list[str], int]:
+        """Return up to ``limit`` hostnames of the group's targets and their count."""
+        base = select(Target.hostname).join(TargetGroup).where(TargetGroup.group_id == group_id)
+        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        names = list(self.session.scalars(base.order_by(Target.hostname).limit(limit)))
+        return names, total
+
+    def find(
+        self,
+        *,
+        group_id: str | None,
+        status: str | None,
+        hostname: str | None,
+        label: tuple[str, str] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[Target], int]:
+        query = select(Target)
+        if group_id:
+            query = query.where(
+                Target.id.in_(select(TargetGroup.target_id).where(TargetGroup.group_id == group_id))
+            )
+        if status:
+            query = query.where(Target.status == status)
+        if hostname:
+            query = query.where(Target.hostname == hostname.lower())
+        if label is not None:
+            # JSON operators differ per dialect; filter label matches in Python.
+            matching = [
+                t
+                for t in self.session.scalars(query.order_by(Target.hostname)).all()
+                if t.labels.get(label[0]) == label[1]
+            ]
+            return matching[offset : offset + limit], len(matching)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(Target.hostname).offset(offset).limit(limit)
+        ).all()
+        return rows, total
+
+    def add(self, target: Target) -> None:
+        self.session.add(target)
+        self.session.flush()
+
+    def delete(self, target: Target) -> None:
+        self.session.delete(target)
+        self.session.flush()
+
+    def inventory_revision(self) -> int:
+        """The counter bumped by every change to groups, targets or exporters."""
+        return (
+            self.session.scalar(
+                select(ConfigRevision.revision).where(ConfigRevision.name == "inventory")
+            )
+            or 0
+        )
+
+    def sd_rows(
+        self, *, exporter_type: str | None, group_id: str | None
+    ) -> tuple[list[Any], dict[str, list[str]]]:
+        """Rows for service discovery: one per enabled exporter, and each target's group ids.
+
+        Plain column reads (no ORM objects) because this runs for every exporter in the fleet.
+        """
+        primary = TargetGroup.__table__.alias("primary_membership")
+        query = (
+            select(
+                Exporter.type,
+                Exporter.port,
+                Exporter.metrics_path,
+                Target.id,
+                Target.hostname,
+                Target.ip_address,
+                Target.labels,
+                Group.id,
+                Group.name,
+            )
+            .join(Target, Exporter.target_id == Target.id)
+            .outerjoin(primary, and_(primary.c.target_id == Target.id, primary.c.position == 0))
+            .outerjoin(Group, Group.id == primary.c.group_id)
+            .where(Exporter.enabled.is_(True), Target.status != "inactive")
+            .order_by(Target.hostname, Exporter.port)
+        )
+        if exporter_type:
+            query = query.where(Exporter.type == exporter_type)
+        if group_id:
+            query = query.where(primary.c.group_id == group_id)
+        rows = list(self.session.execute(query).tuples())
+        memberships: dict[str, list[str]] = {}
+        for target_id, member_group in self.session.execute(
+            select(TargetGroup.target_id, TargetGroup.group_id).order_by(
+                TargetGroup.target_id, TargetGroup.position
+            )
+        ).tuples():
+            memberships.setdefault(target_id, []).append(member_group)
+        return rows, memberships
+
+
+class ExporterRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, exporter_id: str) -> Exporter | None:
+        return self.session.get(Exporter, exporter_id)
+
+    def port_taken(self, target_id: str, port: int, *, excluding: str | None = None) -> bool:
+        query = select(Exporter.id).where(Exporter.target_id == target_id, Exporter.port == port)
+        if excluding is not None:
+            query = query.where(Exporter.id != excluding)
+        return self.session.scalar(query) is not None
+
+    def find(
+        self,
+        *,
+        target_id: str | None,
+        type: str | None,
+        enabled: bool | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[Exporter], int]:
+        query = select(Exporter)
+        if target_id:
+            query = query.where(Exporter.target_id == target_id)
+        if type:
+            query = query.where(Exporter.type == type)
+        if enabled is not None:
+            query = query.where(Exporter.enabled.is_(enabled))
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(Exporter.target_id, Exporter.port).offset(offset).limit(limit)
+        ).all()
+        return rows, total
+
+    def add(self, exporter: Exporter) -> None:
+        self.session.add(exporter)
+        self.session.flush()
+
+    def delete(self, exporter: Exporter) -> None:
+        self.session.delete(exporter)
+        self.session.flush()
