@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     the alerting spec and are read unprefixed, as is ``ALERTMANAGER_URL``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="AAMI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AAMI_", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(
         default="sqlite:///./aami.db",

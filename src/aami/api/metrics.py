@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["MetricsMiddleware", "make_registry"]
@@ -37,13 +36,19 @@ class MetricsMiddleware:
         self.requests = requests
         self.latency = latency
 
-    def _route(self, scope: Scope) -> str:
-        router: Any = scope.get("app")
-        for route in getattr(getattr(router, "router", None), "routes", []):
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return str(getattr(route, "path", "other"))
-        return "unmatched"
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        # The router records the matched route; its template keeps label cardinality bounded.
+        # An included route knows only its own tail (``/groups/{group_id}``): keep as many
+        # segments of the concrete path as lie before that tail.
+        route: Any = scope.get("route")
+        template = getattr(route, "path_format", None) or getattr(route, "path", None)
+        if not template:
+            return "unmatched"
+        concrete = str(scope.get("path", "")).strip("/").split("/")
+        tail = [part for part in str(template).strip("/").split("/") if part]
+        prefix = concrete[: max(0, len(concrete) - len(tail))]
+        return "/" + "/".join(prefix + tail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

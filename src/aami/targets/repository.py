@@ -119,13 +119,13 @@ class TargetRepository:
             query = query.where(Exporter.type == exporter_type)
         if group_id:
             query = query.where(primary.c.group_id == group_id)
-        rows = list(self.session.execute(query).tuples())
+        rows = list(self.session.execute(query))
         memberships: dict[str, list[str]] = {}
         for target_id, member_group in self.session.execute(
             select(TargetGroup.target_id, TargetGroup.group_id).order_by(
                 TargetGroup.target_id, TargetGroup.position
             )
-        ).tuples():
+        ):
             memberships.setdefault(target_id, []).append(member_group)
         return rows, memberships
 

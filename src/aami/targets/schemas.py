@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -14,15 +15,22 @@ from aami.common.schemas import Labels, PartialUpdate, ReadModel
 ExporterType = Literal["node_exporter", "dcgm_exporter", "custom"]
 TargetStatus = Literal["active", "maintenance", "inactive"]
 
-Hostname = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        max_length=253,
-        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
-    ),
-]
+_HOSTNAME = re.compile(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _hostname(value: str) -> str:
+    name = value.strip().lower()
+    if len(name) > 253 or not _HOSTNAME.match(name):
+        raise ValueError(
+            f"{value!r} is not a valid hostname (RFC 1123 labels of letters, digits and '-', "
+            "separated by dots)"
+        )
+    return name
+
+
+Hostname = Annotated[str, AfterValidator(_hostname)]
 
 
 def _ip(value: str) -> str:

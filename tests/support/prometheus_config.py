@@ -1,0 +1,48 @@
+"""The shipped deploy/prometheus/prometheus.yml, pointed at a test's own loopback ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "deploy" / "prometheus" / "prometheus.yml"
+SHIPPED_RULES = "/etc/prometheus/rules"
+
+
+def shipped_config_for_test(
+    tmp: Path,
+    *,
+    server_url: str,
+    token_file: Path,
+    rules_dir: Path,
+    prometheus_port: int,
+    alertmanager: str | None = None,
+    interval: str = "1s",
+) -> Path:
+    """Rewrite only addresses, paths and intervals of the shipped config; keep the rest."""
+    config: dict[str, Any] = yaml.safe_load(SHIPPED.read_text())
+    config["global"]["scrape_interval"] = interval
+    config["global"]["evaluation_interval"] = interval
+    config["rule_files"] = [
+        str(rules_dir) + rule.removeprefix(SHIPPED_RULES) for rule in config["rule_files"]
+    ]
+    server = urlsplit(server_url)
+    for job in config["scrape_configs"]:
+        for sd in job.get("http_sd_configs", []):
+            url = urlsplit(sd["url"])
+            sd["url"] = urlunsplit((server.scheme, server.netloc, url.path, url.query, ""))
+            sd["refresh_interval"] = interval
+            sd["authorization"]["credentials_file"] = str(token_file)
+        for static in job.get("static_configs", []):
+            static["targets"] = [f"127.0.0.1:{prometheus_port}"]
+    if alertmanager is None:
+        config.pop("alerting", None)
+    else:
+        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
