@@ -32,8 +32,8 @@ class StackError(Exception):
 @dataclass(frozen=True)
 class StackPorts:
     server: int = 8080
-    prometheus: int = 9090
-    node_exporter: int = 9100
+    prometheus: int = 19090
+    node_exporter: int = 19100
 
 
 @dataclass

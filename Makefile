@@ -1,0 +1,25 @@
+# The two commands: `make up` runs the local stack, `make test` runs the whole suite.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup up test lint typecheck unit bench
+
+setup:
+	@scripts/setup
+
+up: setup
+	$(BIN)/aami stack up
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+bench: setup
+	$(BIN)/python bench/sd.py
