@@ -18,8 +18,12 @@ def _config() -> dict[str, Any]:
 
 
 def test_promtool_accepts_it() -> None:
-    result = subprocess.run([binary("promtool"), "check", "config", str(SHIPPED)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [binary("promtool"), "check", "config", str(SHIPPED)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

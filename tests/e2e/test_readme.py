@@ -54,40 +54,59 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def test_setup_is_idempotent() -> None:
-    result = subprocess.run(["make", "-s", "setup"], cwd=REPO, capture_output=True, text=True,
-                            timeout=600, check=False)
+    result = subprocess.run(
+        ["make", "-s", "setup"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "setup: ready" in result.stdout
     assert "installing" not in result.stdout  # everything was already there
 
 
 def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {"AAMI_STACK_SERVER_PORT": free_port(), "AAMI_STACK_PROMETHEUS_PORT": free_port(),
-             "AAMI_STACK_NODE_EXPORTER_PORT": free_port()}
-    env = {**os.environ, "AAMI_STATE_DIR": str(tmp_path / "state"),
-           **{k: str(v) for k, v in ports.items()}}
+    ports = {
+        "AAMI_STACK_SERVER_PORT": free_port(),
+        "AAMI_STACK_PROMETHEUS_PORT": free_port(),
+        "AAMI_STACK_NODE_EXPORTER_PORT": free_port(),
+    }
+    env = {
+        **os.environ,
+        "AAMI_STATE_DIR": str(tmp_path / "state"),
+        **{k: str(v) for k, v in ports.items()},
+    }
     log = tmp_path / "make-up.log"
     with log.open("wb") as out:
-        make = subprocess.Popen(["make", "up"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        make = subprocess.Popen(
+            ["make", "up"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_for(lambda: "AAMI stack is ready" in log.read_text(), timeout=120,
-                 what="make up to print that the stack is ready")
+        wait_for(
+            lambda: "AAMI stack is ready" in log.read_text(),
+            timeout=120,
+            what="make up to print that the stack is ready",
+        )
         text = log.read_text()
         token = re.search(r"admin token\s+(\S+)", text)
         assert token is not None, text
         prometheus = f"http://127.0.0.1:{ports['AAMI_STACK_PROMETHEUS_PORT']}"
 
         def demo_target_up() -> bool:
-            result = httpx.get(f"{prometheus}/api/v1/query",
-                               params={"query": 'up{job="node-exporter",group_id="demo"} == 1'},
-                               timeout=5).json()["data"]["result"]
+            result = httpx.get(
+                f"{prometheus}/api/v1/query",
+                params={"query": 'up{job="node-exporter",group_id="demo"} == 1'},
+                timeout=5,
+            ).json()["data"]["result"]
             return len(result) == 1
 
         wait_for(demo_target_up, timeout=60, what="the demo node_exporter up in Prometheus")
         server = f"http://127.0.0.1:{ports['AAMI_STACK_SERVER_PORT']}"
-        groups = httpx.get(f"{server}/api/v1/groups",
-                           headers={"Authorization": f"Bearer {token.group(1)}"}).json()
+        groups = httpx.get(
+            f"{server}/api/v1/groups", headers={"Authorization": f"Bearer {token.group(1)}"}
+        ).json()
         assert [g["id"] for g in groups["data"]] == ["demo"]
 
         children = _descendants(make.pid)
@@ -95,8 +114,11 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         make.wait(timeout=30)
         assert "AAMI stack stopped" in log.read_text()
-        wait_for(lambda: not [pid for pid in children if _alive(pid)], timeout=15,
-                 what="every child of the stack to exit")
+        wait_for(
+            lambda: not [pid for pid in children if _alive(pid)],
+            timeout=15,
+            what="every child of the stack to exit",
+        )
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from aami.db.base import ConfigRevision
 from aami.groups.models import Group
@@ -135,10 +137,11 @@ class TargetRepository:
             memberships.setdefault(target_id, []).append(member_group)
         return rows, memberships
 
-    def _fetch(self, query: Select[Any]) -> list[Any]:
+    def _fetch(self, query: ClauseElement) -> list[Any]:
         connection = self.session.connection()
         compiled = query.compile(dialect=connection.dialect)
-        params = compiled.construct_params()
+        assert isinstance(compiled, SQLCompiler)
+        params = compiled.construct_params() or {}
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if compiled.positiontup is not None:
