@@ -75,6 +75,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         admin_token=TOKEN,
         PROMETHEUS_RULE_PATH=tmp_path / "rules",
         PROMETHEUS_URL="http://127.0.0.1:1",
+        PROMETHEUS_RELOAD_ENABLED=False,
         ALERTMANAGER_URL="http://127.0.0.1:1",
     )
 

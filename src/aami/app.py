@@ -12,14 +12,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aami import __version__
+from aami.alerts.endpoints import rules_router as alert_rules_router
+from aami.alerts.endpoints import templates_router as alert_templates_router
 from aami.api.errors import install_error_handlers
 from aami.api.metrics import MetricsMiddleware, make_registry
 from aami.audit.endpoints import router as audit_router
+from aami.common.changes import on_rule_scopes_committed
 from aami.config import Settings
 from aami.db.migrate import upgrade
 from aami.db.session import make_engine, make_sessionmaker
 from aami.groups.endpoints import router as groups_router
+from aami.prometheus.client import PrometheusClient
 from aami.prometheus.endpoints import router as sd_router
+from aami.prometheus.publisher import Publisher
+from aami.prometheus.rule_files import RuleFileStore
+from aami.prometheus.rules_endpoints import router as prometheus_router
 from aami.prometheus.sd import SdCache
 from aami.targets.endpoints import exporters_router
 from aami.targets.endpoints import router as targets_router
@@ -29,8 +36,10 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
-    """Build the app; the database is migrated when it starts unless ``migrate`` is off."""
+def create_app(
+    settings: Settings, *, migrate: bool = True, publisher_debounce: float = 0.2
+) -> FastAPI:
+    """Build the app; the database is migrated and the publisher started when it starts."""
     if not settings.admin_token:
         raise ValueError("AAMI_ADMIN_TOKEN is not set; the API would be open to anyone")
     engine = make_engine(settings.database_url)
@@ -39,8 +48,13 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(engine)
-        yield
-        engine.dispose()
+        publisher.start(reconcile=True)
+        try:
+            yield
+        finally:
+            publisher.stop()
+            publisher.client.close()
+            engine.dispose()
 
     app = FastAPI(
         title="AAMI",
@@ -52,12 +66,35 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.sd_cache = SdCache(settings.sd_cache_size)
+    store = RuleFileStore(settings.prometheus_rule_path, backups=settings.prometheus_backup_enabled)
+    publisher = Publisher(
+        factory=app.state.sessionmaker,
+        store=store,
+        client=PrometheusClient(
+            settings.prometheus_url, timeout=settings.prometheus_reload_timeout
+        ),
+        validate=settings.prometheus_validate_rules,
+        reload_enabled=settings.prometheus_reload_enabled,
+        debounce=publisher_debounce,
+    )
+    on_rule_scopes_committed(app.state.sessionmaker, publisher.mark)
+    app.state.rule_store = store
+    app.state.publisher = publisher
     registry, requests, latency = make_registry()
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (groups_router, targets_router, exporters_router, sd_router, audit_router):
+    for router in (
+        groups_router,
+        targets_router,
+        exporters_router,
+        sd_router,
+        alert_templates_router,
+        alert_rules_router,
+        prometheus_router,
+        audit_router,
+    ):
         api.include_router(router)
     app.include_router(api)
 

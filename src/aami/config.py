@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     )
     prometheus_reload_enabled: bool = Field(default=True, alias="PROMETHEUS_RELOAD_ENABLED")
     prometheus_reload_timeout: float = Field(default=30.0, alias="PROMETHEUS_RELOAD_TIMEOUT")
-    prometheus_validate_rules: bool = Field(default=False, alias="PROMETHEUS_VALIDATE_RULES")
+    # The spec's example sets this false; AAMI validates by default because promtool ships
+    # with Debian's prometheus package and a rule file Prometheus refuses stops all its rules.
+    prometheus_validate_rules: bool = Field(default=True, alias="PROMETHEUS_VALIDATE_RULES")
     prometheus_backup_enabled: bool = Field(default=True, alias="PROMETHEUS_BACKUP_ENABLED")
     alertmanager_url: str = Field(default="http://localhost:9093", alias="ALERTMANAGER_URL")
 

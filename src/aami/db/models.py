@@ -1,8 +1,21 @@
 """Every ORM model, imported in one place for Alembic and for mapper configuration."""
 
+from aami.alerts.models import AlertRule, AlertTemplate
 from aami.audit.models import AuditRecord
 from aami.db.base import Base, ConfigRevision
 from aami.groups.models import Group
+from aami.prometheus.models import RulePublish
 from aami.targets.models import Exporter, Target, TargetGroup
 
-__all__ = ["AuditRecord", "Base", "ConfigRevision", "Exporter", "Group", "Target", "TargetGroup"]
+__all__ = [
+    "AlertRule",
+    "AlertTemplate",
+    "AuditRecord",
+    "Base",
+    "ConfigRevision",
+    "Exporter",
+    "Group",
+    "RulePublish",
+    "Target",
+    "TargetGroup",
+]

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from aami.alerts.repository import AlertRuleRepository
 from aami.audit import service as audit
+from aami.common.changes import mark_rule_scopes
 from aami.common.ids import new_id
 from aami.errors import Conflict, NotFound
 from aami.groups.models import Group
@@ -74,6 +76,9 @@ def update(session: Session, *, actor: str, group: Group, data: GroupUpdate) -> 
     for field, value in changes.items():
         setattr(group, field, value)
     session.flush()
+    if "name" in changes:
+        # Alert names and the `group` label of its rules carry the name.
+        mark_rule_scopes(session, {group.id})
     audit.record(
         session,
         actor=actor,
@@ -94,6 +99,12 @@ def delete(session: Session, *, actor: str, group: Group) -> None:
         raise Conflict(
             f"group {group.id!r} is used by {count} target(s): {', '.join(hostnames)}{more}; "
             "remove it from their group_ids first"
+        )
+    rules = AlertRuleRepository(session).for_group(group.id)
+    if rules:
+        names = ", ".join(f"{rule.id} ({rule.template.name})" for rule in rules[:20])
+        raise Conflict(
+            f"group {group.id!r} has {len(rules)} alert rule(s): {names}; delete them first"
         )
     before = _snapshot(group)
     GroupRepository(session).delete(group)

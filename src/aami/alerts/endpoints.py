@@ -1,0 +1,138 @@
+"""/api/v1/alert-templates and /api/v1/alert-rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from aami.alerts import service
+from aami.alerts.schemas import (
+    AlertRuleCreate,
+    AlertRuleRead,
+    AlertRuleUpdate,
+    AlertTemplateCreate,
+    AlertTemplateRead,
+    AlertTemplateUpdate,
+    Severity,
+)
+from aami.api.deps import AdminDep, PageDep, SessionDep
+from aami.common.schemas import Page
+
+templates_router = APIRouter(prefix="/alert-templates", tags=["alert templates"])
+rules_router = APIRouter(prefix="/alert-rules", tags=["alert rules"])
+
+
+@templates_router.post("", status_code=status.HTTP_201_CREATED, response_model=AlertTemplateRead)
+def create_template(
+    body: AlertTemplateCreate, session: SessionDep, principal: AdminDep
+) -> AlertTemplateRead:
+    """Create a template; it is rendered with its defaults and parsed first."""
+    return AlertTemplateRead.model_validate(
+        service.create_template(session, actor=principal.name, data=body)
+    )
+
+
+@templates_router.get("", response_model=Page[AlertTemplateRead])
+def list_templates(
+    session: SessionDep,
+    _: AdminDep,
+    page: PageDep,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    severity: Severity | None = None,
+) -> Page[AlertTemplateRead]:
+    """List templates by name."""
+    rows, total = service.list_templates(
+        session, name=name, severity=severity, offset=page.offset, limit=page.limit
+    )
+    return Page.of(
+        [AlertTemplateRead.model_validate(t) for t in rows],
+        page=page.page,
+        limit=page.limit,
+        total=total,
+    )
+
+
+@templates_router.get("/{template_id}", response_model=AlertTemplateRead)
+def get_template(template_id: str, session: SessionDep, _: AdminDep) -> AlertTemplateRead:
+    """Get a template by id or name."""
+    return AlertTemplateRead.model_validate(service.get_template_or_raise(session, ref=template_id))
+
+
+@templates_router.put("/{template_id}", response_model=AlertTemplateRead)
+def update_template(
+    template_id: str, body: AlertTemplateUpdate, session: SessionDep, principal: AdminDep
+) -> AlertTemplateRead:
+    """Change the fields sent; every rule using the template must still render."""
+    template = service.get_template_or_raise(session, ref=template_id)
+    return AlertTemplateRead.model_validate(
+        service.update_template(session, actor=principal.name, template=template, data=body)
+    )
+
+
+@templates_router.delete("/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_template(template_id: str, session: SessionDep, principal: AdminDep) -> Response:
+    """Delete a template no rule uses."""
+    service.delete_template(
+        session,
+        actor=principal.name,
+        template=service.get_template_or_raise(session, ref=template_id),
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@rules_router.post("", status_code=status.HTTP_201_CREATED, response_model=AlertRuleRead)
+def create_rule(body: AlertRuleCreate, session: SessionDep, principal: AdminDep) -> AlertRuleRead:
+    """Create a rule: a template applied to a group (or globally) with its config."""
+    return service.read_rule(service.create_rule(session, actor=principal.name, data=body))
+
+
+@rules_router.get("", response_model=Page[AlertRuleRead])
+def list_rules(
+    session: SessionDep,
+    _: AdminDep,
+    page: PageDep,
+    template_id: Annotated[str | None, Query(description="template id or name")] = None,
+    group_id: Annotated[str | None, Query(description="group id or name")] = None,
+    scope: Literal["group", "global"] | None = None,
+    enabled: bool | None = None,
+) -> Page[AlertRuleRead]:
+    """List rules with their rendered form."""
+    rows, total = service.list_rules(
+        session,
+        template=template_id,
+        group=group_id,
+        scope=scope,
+        enabled=enabled,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return Page.of(
+        [service.read_rule(r) for r in rows], page=page.page, limit=page.limit, total=total
+    )
+
+
+@rules_router.get("/{rule_id}", response_model=AlertRuleRead)
+def get_rule(rule_id: str, session: SessionDep, _: AdminDep) -> AlertRuleRead:
+    """Get a rule."""
+    return service.read_rule(service.get_rule_or_raise(session, rule_id=rule_id))
+
+
+@rules_router.put("/{rule_id}", response_model=AlertRuleRead)
+def update_rule(
+    rule_id: str, body: AlertRuleUpdate, session: SessionDep, principal: AdminDep
+) -> AlertRuleRead:
+    """Change the fields sent; ``enabled: false`` takes the rule out of its file."""
+    rule = service.get_rule_or_raise(session, rule_id=rule_id)
+    return service.read_rule(
+        service.update_rule(session, actor=principal.name, rule=rule, data=body)
+    )
+
+
+@rules_router.delete("/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_rule(rule_id: str, session: SessionDep, principal: AdminDep) -> Response:
+    """Delete a rule."""
+    service.delete_rule(
+        session, actor=principal.name, rule=service.get_rule_or_raise(session, rule_id=rule_id)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,368 @@
+"""Alert template and rule verbs: validation by rendering, audit, publishing marks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aami.alerts.models import GLOBAL_SCOPE, AlertRule, AlertTemplate
+from aami.alerts.rendering import GroupRef, RenderError, TemplateSpec, render_rule
+from aami.alerts.rendering import validate_template as validate_spec
+from aami.alerts.repository import AlertRuleRepository, AlertTemplateRepository
+from aami.alerts.schemas import (
+    AlertRuleCreate,
+    AlertRuleRead,
+    AlertRuleUpdate,
+    AlertTemplateCreate,
+    AlertTemplateRead,
+    AlertTemplateUpdate,
+    RenderedRuleRead,
+)
+from aami.audit import service as audit
+from aami.common.changes import mark_rule_scopes
+from aami.common.ids import new_id
+from aami.errors import Conflict, Invalid, NotFound
+from aami.groups.models import Group
+from aami.groups.repository import GroupRepository
+
+
+def spec_of(template: AlertTemplate) -> TemplateSpec:
+    """The plain-data view of a template that rendering takes."""
+    return TemplateSpec(
+        name=template.name,
+        query_template=template.query_template,
+        default_config=dict(template.default_config),
+        severity=template.severity,
+        for_duration=template.for_duration,
+        labels=dict(template.labels),
+        annotations=dict(template.annotations),
+    )
+
+
+def group_ref(group: Group | None) -> GroupRef | None:
+    return GroupRef(group.id, group.name) if group is not None else None
+
+
+def render(rule: AlertRule, *, template: TemplateSpec | None = None) -> dict[str, Any]:
+    """Render a stored rule; raises RenderError."""
+    return render_rule(
+        template or spec_of(rule.template),
+        rule.config,
+        group_ref(rule.group),
+        labels=rule.labels,
+        annotations=rule.annotations,
+    )
+
+
+def read_rule(rule: AlertRule) -> AlertRuleRead:
+    """The API view of a rule, with its rendered form (or why it cannot render)."""
+    rendered: RenderedRuleRead | None = None
+    error: str | None = None
+    try:
+        rendered = RenderedRuleRead.model_validate(render(rule))
+    except RenderError as exc:
+        error = str(exc)
+    return AlertRuleRead(
+        id=rule.id,
+        template_id=rule.template_id,
+        template_name=rule.template.name,
+        group_id=rule.group_id,
+        group_name=rule.group.name if rule.group else None,
+        scope="group" if rule.group_id else "global",
+        config=rule.config,
+        enabled=rule.enabled,
+        labels=rule.labels,
+        annotations=rule.annotations,
+        rendered=rendered,
+        render_error=error,
+        created_at=rule.created_at,
+        updated_at=rule.updated_at,
+    )
+
+
+def _template_snapshot(template: AlertTemplate) -> dict[str, Any]:
+    return AlertTemplateRead.model_validate(template).model_dump(mode="json")
+
+
+def _rule_snapshot(rule: AlertRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "template_id": rule.template_id,
+        "group_id": rule.group_id,
+        "config": rule.config,
+        "enabled": rule.enabled,
+        "labels": rule.labels,
+        "annotations": rule.annotations,
+    }
+
+
+def _invalid(exc: RenderError, where: str = "") -> Invalid:
+    return Invalid(f"{where}{exc}")
+
+
+# ---- templates -------------------------------------------------------------------------
+
+
+def get_template_or_raise(session: Session, *, ref: str) -> AlertTemplate:
+    template = AlertTemplateRepository(session).get_by_ref(ref)
+    if template is None:
+        raise NotFound.of("alert template", ref)
+    return template
+
+
+def list_templates(
+    session: Session,
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[AlertTemplate], int]:
+    return AlertTemplateRepository(session).find(
+        name=name, severity=severity, offset=offset, limit=limit
+    )
+
+
+def _check_template(session: Session, template: AlertTemplate) -> None:
+    """The template renders alone and with every rule that uses it."""
+    spec = spec_of(template)
+    try:
+        validate_spec(spec)
+    except RenderError as exc:
+        raise _invalid(exc) from None
+    for rule in AlertRuleRepository(session).for_template(template.id):
+        try:
+            render(rule, template=spec)
+        except RenderError as exc:
+            where = f"group {rule.group_id}" if rule.group_id else "the global rule"
+            raise Invalid(f"the change breaks the rule {rule.id} ({where}): {exc}") from None
+
+
+def create_template(session: Session, *, actor: str, data: AlertTemplateCreate) -> AlertTemplate:
+    repo = AlertTemplateRepository(session)
+    template_id = data.id or new_id("tpl")
+    if repo.get(template_id) is not None:
+        raise Conflict(f"alert template id {template_id!r} already exists")
+    if repo.name_taken(data.name):
+        raise Conflict(f"an alert template named {data.name!r} already exists")
+    template = AlertTemplate(id=template_id, **data.model_dump(exclude={"id"}))
+    _check_template(session, template)
+    repo.add(template)
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        entity_type="alert_template",
+        entity_id=template.id,
+        after=_template_snapshot(template),
+    )
+    return template
+
+
+def update_template(
+    session: Session, *, actor: str, template: AlertTemplate, data: AlertTemplateUpdate
+) -> AlertTemplate:
+    changes = data.changes()
+    before = _template_snapshot(template)
+    if "name" in changes and AlertTemplateRepository(session).name_taken(
+        changes["name"], excluding=template.id
+    ):
+        raise Conflict(f"an alert template named {changes['name']!r} already exists")
+    for field, value in changes.items():
+        setattr(template, field, value)
+    _check_template(session, template)
+    session.flush()
+    rules = AlertRuleRepository(session).for_template(template.id)
+    mark_rule_scopes(session, {rule.scope_key for rule in rules})
+    audit.record(
+        session,
+        actor=actor,
+        action="update",
+        entity_type="alert_template",
+        entity_id=template.id,
+        before=before,
+        after=_template_snapshot(template),
+    )
+    return template
+
+
+def delete_template(session: Session, *, actor: str, template: AlertTemplate) -> None:
+    rules = AlertRuleRepository(session).for_template(template.id)
+    if rules:
+        names = ", ".join(f"{r.id} ({r.group_id or 'global'})" for r in rules[:20])
+        raise Conflict(
+            f"alert template {template.name!r} is used by {len(rules)} rule(s): {names}; "
+            "delete them first"
+        )
+    before = _template_snapshot(template)
+    AlertTemplateRepository(session).delete(template)
+    audit.record(
+        session,
+        actor=actor,
+        action="delete",
+        entity_type="alert_template",
+        entity_id=template.id,
+        before=before,
+    )
+
+
+# ---- rules -----------------------------------------------------------------------------
+
+
+def get_rule_or_raise(session: Session, *, rule_id: str) -> AlertRule:
+    rule = AlertRuleRepository(session).get(rule_id)
+    if rule is None:
+        raise NotFound.of("alert rule", rule_id)
+    return rule
+
+
+def list_rules(
+    session: Session,
+    *,
+    template: str | None = None,
+    group: str | None = None,
+    scope: str | None = None,
+    enabled: bool | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[AlertRule], int]:
+    template_id = group_id = None
+    if template:
+        found = AlertTemplateRepository(session).get_by_ref(template)
+        if found is None:
+            return [], 0
+        template_id = found.id
+    if group:
+        found_group = GroupRepository(session).get_by_ref(group)
+        if found_group is None:
+            return [], 0
+        group_id = found_group.id
+    return AlertRuleRepository(session).find(
+        template_id=template_id,
+        group_id=group_id,
+        global_only=scope == "global",
+        enabled=enabled,
+        offset=offset,
+        limit=limit,
+    )
+
+
+def _resolve_group(session: Session, ref: str | None) -> Group | None:
+    if ref is None:
+        return None
+    group = GroupRepository(session).get_by_ref(ref)
+    if group is None:
+        raise Invalid(f"group_id: unknown group {ref!r}")
+    return group
+
+
+def _check_rule(rule: AlertRule) -> None:
+    try:
+        render(rule)
+    except RenderError as exc:
+        raise _invalid(exc) from None
+
+
+def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> AlertRule:
+    template = AlertTemplateRepository(session).get_by_ref(data.template_id)
+    if template is None:
+        raise Invalid(f"template_id: unknown alert template {data.template_id!r}")
+    group = _resolve_group(session, data.group_id)
+    repo = AlertRuleRepository(session)
+    rule_id = data.id or new_id("rule")
+    if repo.get(rule_id) is not None:
+        raise Conflict(f"alert rule id {rule_id!r} already exists")
+    scope_key = group.id if group else GLOBAL_SCOPE
+    if repo.exists(template.id, scope_key):
+        where = f"group {group.id!r}" if group else "the global scope"
+        raise Conflict(f"{where} already has a rule from template {template.name!r}")
+    rule = AlertRule(
+        id=rule_id,
+        template=template,
+        template_id=template.id,
+        group=group,
+        group_id=group.id if group else None,
+        scope_key=scope_key,
+        config=data.config,
+        enabled=data.enabled,
+        labels=data.labels,
+        annotations=data.annotations,
+    )
+    _check_rule(rule)
+    repo.add(rule)
+    mark_rule_scopes(session, {scope_key})
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        entity_type="alert_rule",
+        entity_id=rule.id,
+        after=_rule_snapshot(rule),
+    )
+    return rule
+
+
+def update_rule(
+    session: Session, *, actor: str, rule: AlertRule, data: AlertRuleUpdate
+) -> AlertRule:
+    changes = data.changes()
+    before = _rule_snapshot(rule)
+    old_scope = rule.scope_key
+    if "group_id" in changes:
+        group = _resolve_group(session, changes.pop("group_id"))
+        scope_key = group.id if group else GLOBAL_SCOPE
+        if scope_key != old_scope and AlertRuleRepository(session).exists(
+            rule.template_id, scope_key, excluding=rule.id
+        ):
+            raise Conflict(f"that scope already has a rule from template {rule.template.name!r}")
+        rule.group, rule.group_id, rule.scope_key = group, group.id if group else None, scope_key
+    for field, value in changes.items():
+        setattr(rule, field, value)
+    _check_rule(rule)
+    session.flush()
+    mark_rule_scopes(session, {old_scope, rule.scope_key})
+    audit.record(
+        session,
+        actor=actor,
+        action="update",
+        entity_type="alert_rule",
+        entity_id=rule.id,
+        before=before,
+        after=_rule_snapshot(rule),
+    )
+    return rule
+
+
+def delete_rule(session: Session, *, actor: str, rule: AlertRule) -> None:
+    before = _rule_snapshot(rule)
+    scope = rule.scope_key
+    AlertRuleRepository(session).delete(rule)
+    mark_rule_scopes(session, {scope})
+    audit.record(
+        session,
+        actor=actor,
+        action="delete",
+        entity_type="alert_rule",
+        entity_id=rule.id,
+        before=before,
+    )
+
+
+def rules_of_group(session: Session, group_id: str) -> Sequence[AlertRule]:
+    return AlertRuleRepository(session).for_group(group_id)
+
+
+def effective_rules(session: Session, group_id: str | None) -> list[dict[str, Any]]:
+    """Rendered rules that apply to a target whose primary group is ``group_id``."""
+    rendered = []
+    for rule in AlertRuleRepository(session).effective_for_group(group_id):
+        try:
+            item = render(rule)
+        except RenderError as exc:
+            item = {"alert": rule.template.name, "error": str(exc)}
+        rendered.append(
+            {"rule_id": rule.id, "scope": "group" if rule.group_id else "global", **item}
+        )
+    return rendered

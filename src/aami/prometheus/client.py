@@ -1,0 +1,145 @@
+"""The one place that talks HTTP to Prometheus: reload, readiness, loaded rules, queries.
+
+PrometheusError
+├── PrometheusUnreachable   no answer (connection refused, timeout, 5xx while starting)
+├── ReloadForbidden         403: Prometheus runs without --web.enable-lifecycle
+└── ReloadRejected          Prometheus read the new files and refused them
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+
+__all__ = [
+    "LoadedGroup",
+    "PrometheusClient",
+    "PrometheusError",
+    "PrometheusUnreachable",
+    "ReloadForbidden",
+    "ReloadRejected",
+]
+
+
+class PrometheusError(Exception):
+    """Prometheus did not do what was asked; the message says why."""
+
+
+class PrometheusUnreachable(PrometheusError):
+    pass
+
+
+class ReloadForbidden(PrometheusError):
+    pass
+
+
+class ReloadRejected(PrometheusError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedGroup:
+    name: str
+    file: str
+    rules: int
+
+
+class PrometheusClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 4,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(5.0, read=timeout),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, **params: Any) -> httpx.Response:
+        try:
+            return self._http.get(path, params=params or None, timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.base_url} does not answer: {type(exc).__name__}"
+            ) from None
+
+    def _reload_once(self) -> None:
+        try:
+            response = self._http.post("/-/reload")
+        except httpx.HTTPError as exc:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.base_url} does not answer: {type(exc).__name__}"
+            ) from None
+        if response.status_code == 403:
+            raise ReloadForbidden(
+                f"Prometheus at {self.base_url} refused /-/reload (403): start it with "
+                "--web.enable-lifecycle so AAMI can reload it"
+            )
+        if response.status_code == 500 and "reload" in response.text.lower():
+            raise ReloadRejected(response.text.strip()[:2000])
+        if response.status_code >= 500:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.base_url} answered {response.status_code} to /-/reload"
+            )
+        if response.status_code >= 400:
+            raise PrometheusError(
+                f"Prometheus answered {response.status_code} to /-/reload: {response.text[:500]}"
+            )
+
+    def reload(self) -> None:
+        """POST /-/reload; retry with exponential backoff while Prometheus does not answer."""
+        attempt = retry(
+            retry=retry_if_exception_type(PrometheusUnreachable),
+            wait=wait_exponential(multiplier=0.25, max=4),
+            stop=stop_after_attempt(self.retries) | stop_after_delay(self.timeout),
+            reraise=True,
+        )(self._reload_once)
+        attempt()
+
+    def ready(self) -> bool:
+        try:
+            return self._get("/-/ready").status_code == 200
+        except PrometheusUnreachable:
+            return False
+
+    def healthy(self) -> bool:
+        try:
+            return self._get("/-/healthy").status_code == 200
+        except PrometheusUnreachable:
+            return False
+
+    def rule_groups(self) -> list[LoadedGroup]:
+        """The rule groups Prometheus has loaded (GET /api/v1/rules)."""
+        response = self._get("/api/v1/rules")
+        if response.status_code != 200:
+            raise PrometheusUnreachable(f"GET /api/v1/rules answered {response.status_code}")
+        groups = response.json()["data"]["groups"]
+        return [LoadedGroup(g["name"], g["file"], len(g.get("rules", []))) for g in groups]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Run an instant query; return its result vector."""
+        response = self._get("/api/v1/query", query=promql)
+        body = response.json()
+        if body.get("status") != "success":
+            raise PrometheusError(body.get("error", f"query failed ({response.status_code})"))
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
