@@ -1,22 +1,42 @@
-"""End-to-end fixtures: the AAMI server, node_exporter and Prometheus as real processes."""
+"""End-to-end fixtures: the AAMI server, node_exporter, Prometheus and Alertmanager as real
+processes on free loopback ports, with 1 s intervals."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.support.ports import free_port
-from tests.support.processes import Process, aami_server, node_exporter, prometheus
+from tests.support.processes import (
+    Process,
+    aami_server,
+    alertmanager,
+    node_exporter,
+    prometheus,
+)
 from tests.support.prometheus_config import shipped_config_for_test
+from tests.support.webhook import WebhookReceiver
 
 TOKEN = "e2e-admin-token-0123456789"
 
-pytestmark = pytest.mark.e2e
+
+@dataclass
+class NodeExporter:
+    port: int
+    textfile_dir: Path
+    process: Process
+
+    def write_metric(self, name: str, text: str) -> None:
+        """Put a .prom file in its textfile directory (written whole, then renamed)."""
+        tmp = self.textfile_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.rename(self.textfile_dir / f"{name}.prom")
 
 
 @dataclass
@@ -24,15 +44,22 @@ class Stack:
     tmp: Path
     server_url: str
     prometheus_url: str
-    node_exporter_port: int
-    textfile_dir: Path
     rules_dir: Path
-    processes: list[Process]
+    server: Process
+    prometheus: Process
+    node_exporters: list[NodeExporter]
+    alertmanager_url: str | None = None
+    webhook: WebhookReceiver | None = None
+    processes: list[Process] = field(default_factory=list)
+
+    @property
+    def node_exporter_port(self) -> int:
+        return self.node_exporters[0].port
 
     @property
     def api(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.server_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+            base_url=self.server_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
         )
 
     def query(self, promql: str) -> list[dict[str, Any]]:
@@ -44,53 +71,132 @@ class Stack:
         result: list[dict[str, Any]] = response.json()["data"]["result"]
         return result
 
+    def loaded_rules(self) -> dict[str, list[dict[str, Any]]]:
+        """Rule groups Prometheus has loaded, by name."""
+        response = httpx.get(f"{self.prometheus_url}/api/v1/rules", timeout=5)
+        response.raise_for_status()
+        return {g["name"]: g["rules"] for g in response.json()["data"]["groups"]}
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """Server + node_exporter + Prometheus (shipped config, 1 s intervals) on free ports."""
-    server_port, prom_port, node_port = free_port(), free_port(), free_port()
-    textfile_dir = tmp_path / "textfile"
-    textfile_dir.mkdir()
-    rules_dir = tmp_path / "rules"
+
+def _alertmanager_config(webhook_url: str) -> dict[str, Any]:
+    return {
+        "route": {
+            "receiver": "webhook",
+            "group_by": ["alertname", "group_id"],
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {"name": "webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
+        ],
+    }
+
+
+def start_stack(
+    tmp: Path,
+    *,
+    node_exporters: int = 1,
+    with_alertmanager: bool = False,
+    server_env: dict[str, str] | None = None,
+) -> Stack:
+    """Start everything; the caller stops ``stack.processes`` in reverse order."""
+    server_port, prom_port = free_port(), free_port()
+    rules_dir = tmp / "rules"
     (rules_dir / "generated").mkdir(parents=True)
-    token_file = tmp_path / "token"
+    token_file = tmp / "token"
     token_file.write_text(TOKEN)
     server_url = f"http://127.0.0.1:{server_port}"
+    processes: list[Process] = []
+    webhook = None
+    alertmanager_url = None
+    if with_alertmanager:
+        webhook = WebhookReceiver().__enter__()
+        am_port = free_port()
+        am_config = tmp / "alertmanager.yml"
+        am_config.write_text(yaml.safe_dump(_alertmanager_config(webhook.url())))
+        processes.append(alertmanager(tmp, port=am_port, config=am_config))
+        alertmanager_url = f"http://127.0.0.1:{am_port}"
+    exporters = []
+    for index in range(node_exporters):
+        textfile_dir = tmp / f"textfile-{index}"
+        textfile_dir.mkdir()
+        port = free_port()
+        process = node_exporter(tmp, port=port, textfile_dir=textfile_dir)
+        process.log_path = tmp / f"node_exporter-{index}.log"
+        exporters.append(NodeExporter(port, textfile_dir, process))
+        processes.append(process)
     config = shipped_config_for_test(
-        tmp_path,
+        tmp,
         server_url=server_url,
         token_file=token_file,
         rules_dir=rules_dir,
         prometheus_port=prom_port,
+        alertmanager=alertmanager_url.removeprefix("http://") if alertmanager_url else None,
     )
-    processes = [
-        aami_server(
-            tmp_path,
-            port=server_port,
-            token=TOKEN,
-            env={
-                "PROMETHEUS_RULE_PATH": str(rules_dir / "generated"),
-                "PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
-            },
-        ),
-        node_exporter(tmp_path, port=node_port, textfile_dir=textfile_dir),
-        prometheus(tmp_path, port=prom_port, config=config),
-    ]
+    server = aami_server(
+        tmp,
+        port=server_port,
+        token=TOKEN,
+        env={
+            "PROMETHEUS_RULE_PATH": str(rules_dir / "generated"),
+            "PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
+            "ALERTMANAGER_URL": alertmanager_url or "http://127.0.0.1:1",
+            "PROMETHEUS_RELOAD_TIMEOUT": "3s",
+            **(server_env or {}),
+        },
+    )
+    prom = prometheus(tmp, port=prom_port, config=config)
+    processes += [server, prom]
+    stack = Stack(
+        tmp,
+        server_url,
+        f"http://127.0.0.1:{prom_port}",
+        rules_dir / "generated",
+        server,
+        prom,
+        exporters,
+        alertmanager_url,
+        webhook,
+        processes,
+    )
     try:
         for process in processes:
             process.start()
-        processes[0].wait_http(f"{server_url}/health/ready")
-        processes[1].wait_http(f"http://127.0.0.1:{node_port}/metrics")
-        processes[2].wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
-        yield Stack(
-            tmp_path,
-            server_url,
-            f"http://127.0.0.1:{prom_port}",
-            node_port,
-            textfile_dir,
-            rules_dir,
-            processes,
-        )
+        server.wait_http(f"{server_url}/health/ready")
+        for exporter in exporters:
+            exporter.process.wait_http(f"http://127.0.0.1:{exporter.port}/metrics")
+        prom.wait_http(f"{stack.prometheus_url}/-/ready")
+        if alertmanager_url:
+            processes[0].wait_http(f"{alertmanager_url}/-/ready")
+    except BaseException:
+        stop_stack(stack)
+        raise
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    for process in reversed(stack.processes):
+        process.stop()
+    if stack.webhook is not None:
+        stack.webhook.__exit__()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Server + node_exporter + Prometheus (shipped config, 1 s intervals)."""
+    running = start_stack(tmp_path)
+    try:
+        yield running
     finally:
-        for process in reversed(processes):
-            process.stop()
+        stop_stack(running)
+
+
+@pytest.fixture
+def alert_stack(tmp_path: Path) -> Iterator[Stack]:
+    """Server + two node_exporters + Prometheus + Alertmanager + a webhook receiver."""
+    running = start_stack(tmp_path, node_exporters=2, with_alertmanager=True)
+    try:
+        yield running
+    finally:
+        stop_stack(running)

@@ -118,3 +118,19 @@ def prometheus(tmp: Path, *, port: int, config: Path) -> Process:
         ],
         tmp / "prometheus.log",
     )
+
+
+def alertmanager(tmp: Path, *, port: int, config: Path) -> Process:
+    """A real Alertmanager, clustering off, on a loopback port."""
+    (tmp / "alertmanager-data").mkdir(exist_ok=True)
+    return Process(
+        "alertmanager",
+        [
+            binary("prometheus-alertmanager"),
+            f"--config.file={config}",
+            f"--storage.path={tmp / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp / "alertmanager.log",
+    )

@@ -1,0 +1,88 @@
+"""Rule files on disk: atomic installs, unique bounded backups, restore, fail-closed checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aami.prometheus.rule_files import RuleFileStore, promtool_check, write_atomic
+
+GOOD = "groups:\n- name: aami-g\n  rules:\n  - alert: A\n    expr: up == 0\n"
+
+
+def test_file_names_are_safe() -> None:
+    assert RuleFileStore.file_name("") == "global.yml"
+    assert RuleFileStore.file_name("grp-123") == "group-grp-123.yml"
+    for bad in ("../etc", "a/b", "..", "UPPER", ""[:0] + " x"):
+        with pytest.raises(ValueError, match="cannot name"):
+            RuleFileStore.file_name(bad)
+    assert RuleFileStore.scope_of("group-grp-1.yml") == "grp-1"
+    assert RuleFileStore.scope_of("global.yml") == ""
+    assert RuleFileStore.scope_of("system-alerts.yml") is None
+
+
+def test_install_backs_up_and_restore_undoes(tmp_path: Path) -> None:
+    store = RuleFileStore(tmp_path, backups=True)
+    store.ensure()
+    write_atomic(tmp_path / "group-a.yml", "old a\n")
+    undo = store.install(store.stage({"group-a.yml": "new a\n", "group-b.yml": "new b\n"}))
+    assert (tmp_path / "group-a.yml").read_text() == "new a\n"
+    assert (tmp_path / "group-b.yml").read_text() == "new b\n"
+    store.restore(undo)
+    assert (tmp_path / "group-a.yml").read_text() == "old a\n"
+    assert not (tmp_path / "group-b.yml").exists()  # it had not existed before
+
+
+def test_backups_in_the_same_second_do_not_overwrite_and_are_bounded(tmp_path: Path) -> None:
+    store = RuleFileStore(tmp_path, backups=True, keep=3)
+    store.ensure()
+    for index in range(6):
+        write_atomic(tmp_path / "group-a.yml", f"version {index}\n")
+        store.install(store.stage({"group-a.yml": f"version {index + 1}\n"}))
+    backups = sorted((tmp_path / ".backups").iterdir())
+    assert len(backups) == 3
+    assert [b.read_text() for b in backups] == ["version 3\n", "version 4\n", "version 5\n"]
+
+
+def test_backups_off_leaves_none_behind(tmp_path: Path) -> None:
+    store = RuleFileStore(tmp_path, backups=False)
+    store.ensure()
+    write_atomic(tmp_path / "group-a.yml", "old\n")
+    undo = store.install(store.stage({"group-a.yml": "new\n"}))
+    store.forget(undo)
+    assert list((tmp_path / ".backups").iterdir()) == []
+
+
+def test_info_counts_rules(tmp_path: Path) -> None:
+    store = RuleFileStore(tmp_path)
+    store.ensure()
+    write_atomic(tmp_path / "group-g.yml", GOOD)
+    write_atomic(tmp_path / "system-alerts.yml", GOOD)  # not ours
+    [info] = store.info()
+    assert (info.name, info.group_id, info.rule_count) == ("group-g.yml", "g", 1)
+
+
+def test_write_atomic_leaves_no_temp_file(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "x.yml", "a\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.yml"]
+
+
+def test_promtool_check(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.yml"
+    bad.write_text(GOOD.replace("up == 0", "up =="))
+    assert promtool_check([good])[0] is True
+    ok, output = promtool_check([good, bad])
+    assert ok is False
+    assert "bad.yml" in output
+
+
+def test_promtool_missing_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    good = tmp_path / "good.yml"
+    good.write_text(GOOD)
+    ok, message = promtool_check([good])
+    assert ok is False
+    assert "promtool is not installed" in message
