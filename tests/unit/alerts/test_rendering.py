@@ -115,7 +115,9 @@ def test_prometheus_templating_passes_through() -> None:
         {},
         PRODUCTION,
         annotations={
-            "description": "{{ $labels.instance }} at {{ $value | humanize }} (limit {{.threshold}})"
+            "description": (
+                "{{ $labels.instance }} at {{ $value | humanize }} (limit {{.threshold}})"
+            )
         },
     )
     assert rule["annotations"]["summary"] == "High CPU usage on {{ $labels.instance }}"

@@ -35,7 +35,7 @@ def test_403_is_not_retried_and_says_why() -> None:
         calls.append(request)
         return httpx.Response(403, text="Lifecycle API is not enabled.")
 
-    with pytest.raises(ReloadForbidden, match="--web.enable-lifecycle"):
+    with pytest.raises(ReloadForbidden, match=r"--web\.enable-lifecycle"):
         _client(httpx.MockTransport(handle)).reload()
     assert len(calls) == 1
 
