@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from aami import __version__
 from aami.alerts.endpoints import rules_router as alert_rules_router
+from aami.alerts.endpoints import seed_router
 from aami.alerts.endpoints import templates_router as alert_templates_router
 from aami.api.errors import install_error_handlers
 from aami.api.metrics import MetricsMiddleware, make_registry
@@ -93,6 +94,7 @@ def create_app(
         alert_templates_router,
         alert_rules_router,
         prometheus_router,
+        seed_router,
         audit_router,
     ):
         api.include_router(router)

@@ -20,6 +20,7 @@ from aami.api.deps import AdminDep, PageDep, SessionDep
 from aami.common.schemas import Page
 
 templates_router = APIRouter(prefix="/alert-templates", tags=["alert templates"])
+seed_router = APIRouter(tags=["seed"])
 rules_router = APIRouter(prefix="/alert-rules", tags=["alert rules"])
 
 
@@ -136,3 +137,9 @@ def delete_rule(rule_id: str, session: SessionDep, principal: AdminDep) -> Respo
         session, actor=principal.name, rule=service.get_rule_or_raise(session, rule_id=rule_id)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@seed_router.post("/seed")
+def seed(session: SessionDep, principal: AdminDep) -> dict[str, dict[str, list[str]]]:
+    """Load the default templates; those that exist (by name) are left as they are."""
+    return {"alert_templates": service.seed_templates(session, actor=principal.name)}

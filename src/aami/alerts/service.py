@@ -366,3 +366,18 @@ def effective_rules(session: Session, group_id: str | None) -> list[dict[str, An
             {"rule_id": rule.id, "scope": "group" if rule.group_id else "global", **item}
         )
     return rendered
+
+
+def seed_templates(session: Session, *, actor: str) -> dict[str, list[str]]:
+    """Create the default alert templates that do not exist yet (by name)."""
+    from aami.alerts.defaults import DEFAULT_ALERT_TEMPLATES
+
+    repo = AlertTemplateRepository(session)
+    created, existing = [], []
+    for item in DEFAULT_ALERT_TEMPLATES:
+        if repo.name_taken(item["name"]):
+            existing.append(item["name"])
+            continue
+        create_template(session, actor=actor, data=AlertTemplateCreate.model_validate(item))
+        created.append(item["name"])
+    return {"created": created, "existing": existing}

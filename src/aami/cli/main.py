@@ -81,6 +81,47 @@ def server(
     uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=False)
 
 
+@app.command()
+def seed(
+    server: Annotated[
+        str, typer.Option(envvar="AAMI_SERVER", help="AAMI server URL")
+    ] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"], help="API token", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Load the default alert templates into a server (idempotent)."""
+    import httpx
+
+    if not token:
+        typer.echo("error: no token: pass --token or set AAMI_TOKEN", err=True)
+        raise typer.Exit(2)
+    try:
+        response = httpx.post(
+            f"{server.rstrip('/')}/api/v1/seed",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach {server}: {type(exc).__name__}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        typer.echo(f"error: {response.status_code}: {detail}", err=True)
+        raise typer.Exit(1)
+    for kind, outcome in response.json().items():
+        created, existing = outcome["created"], outcome["existing"]
+        typer.echo(f"{kind}: {len(created)} created, {len(existing)} already there")
+        for name in created:
+            typer.echo(f"  + {name}")
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="target revision")] = "head",
