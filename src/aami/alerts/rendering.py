@@ -16,15 +16,16 @@ A key that no layer sets is an error naming it. Every rendered expression is par
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypedDict
 
 import promql_parser
-import yaml
 
 __all__ = [
     "ALERT_NAME",
@@ -212,8 +213,14 @@ def _lookup(context: Mapping[str, Any], *, sample: bool) -> Lookup:
     return value_for
 
 
-def _substitute_query(template: str, value_for: Lookup) -> str:
-    out: list[str] = []
+@lru_cache(maxsize=1024)
+def _query_segments(template: str) -> tuple[tuple[str, str | None, bool], ...]:
+    """Split a query template into (text, quote, is_placeholder) pieces, once per template.
+
+    For a placeholder, ``text`` is its key and ``quote`` the string it stands in (or None).
+    """
+    segments: list[tuple[str, str | None, bool]] = []
+    literal: list[str] = []
     quote: str | None = None
     i = 0
     n = len(template)
@@ -228,7 +235,9 @@ def _substitute_query(template: str, value_for: Lookup) -> str:
                 raise RenderError(
                     f"query_template: '{{{{{inner}}}}}' is not a placeholder; use {{{{.key}}}}"
                 )
-            out.append(value_for(field_match.group(1), quote))
+            segments.append(("".join(literal), None, False))
+            literal = []
+            segments.append((field_match.group(1), quote, True))
             i = end + 2
             continue
         char = template[i]
@@ -236,14 +245,22 @@ def _substitute_query(template: str, value_for: Lookup) -> str:
             if char in "\"'`":
                 quote = char
         elif char == "\\" and quote != "`" and i + 1 < n:
-            out.append(template[i : i + 2])
+            literal.append(template[i : i + 2])
             i += 2
             continue
         elif char == quote:
             quote = None
-        out.append(char)
+        literal.append(char)
         i += 1
-    return "".join(out)
+    segments.append(("".join(literal), None, False))
+    return tuple(segments)
+
+
+def _substitute_query(template: str, value_for: Lookup) -> str:
+    return "".join(
+        value_for(text, quote) if is_placeholder else text
+        for text, quote, is_placeholder in _query_segments(template)
+    )
 
 
 def _check_expr(expr: str) -> str:
@@ -371,28 +388,76 @@ def render_rule_file(scope: str, rules: Iterable[dict[str, Any]]) -> RuleFile:
     return {"groups": [{"name": f"aami-{scope}", "rules": ordered}]}
 
 
-class _Dumper(yaml.CSafeDumper):
-    pass
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$|^(\d+(ms|[smhdwy]))+$")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 
-def _str_presenter(dumper: _Dumper, value: str) -> yaml.Node:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+def _double_quoted(text: str) -> str:
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    return (
+        '"'
+        + "".join(
+            escapes.get(ch) or (f"\\u{ord(ch):04x}" if _CONTROL.match(ch) else ch) for ch in text
+        )
+        + '"'
+    )
 
 
-_Dumper.add_representer(str, _str_presenter)
+@lru_cache(maxsize=8192, typed=True)
+def _scalar(value: Any, indent: str) -> str:
+    """A YAML scalar: plain when unambiguous, a literal block for multi-line text, single
+    quotes otherwise; JSON-style double quotes for anything with control characters."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | float):
+        return json.dumps(value)
+    text = str(value)
+    if _CONTROL.search(text) or "\r" in text or "\t" in text:
+        return _double_quoted(text)
+    if "\n" in text:
+        lines = text.split("\n")
+        if (
+            text.endswith("\n")
+            or any(line != line.rstrip(" ") for line in lines)
+            or (lines[0].startswith(" "))
+        ):
+            return json.dumps(text)
+        return "|-\n" + "\n".join(f"{indent}  {line}" if line else "" for line in lines)
+    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _emit(value: Any, indent: str, out: list[str]) -> None:
+    # Rule files are maps, lists of maps and string maps; nothing else needs emitting.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = _scalar(key, indent)
+            if isinstance(item, dict) and item:
+                out.append(f"{indent}{name}:\n")
+                _emit(item, indent + "  ", out)
+            elif isinstance(item, list) and item:
+                out.append(f"{indent}{name}:\n")
+                _emit(item, indent, out)
+            elif isinstance(item, dict | list):
+                out.append(f"{indent}{name}: {'{}' if isinstance(item, dict) else '[]'}\n")
+            else:
+                out.append(f"{indent}{name}: {_scalar(item, indent)}\n")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                inner: list[str] = []
+                _emit(item, indent + "  ", inner)
+                first = inner[0]
+                inner[0] = f"{indent}- {first[len(indent) + 2 :]}"
+                out.extend(inner)
+            else:
+                out.append(f"{indent}- {_scalar(item, indent)}\n")
 
 
 def dump_rule_file(document: RuleFile, *, header: str = "") -> str:
     """Serialise a rule file as YAML, with an optional comment header."""
-    body = yaml.dump(
-        document,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=100_000,
-    )
+    out: list[str] = []
+    _emit(document, "", out)
+    body = "".join(out)
     comment = "".join(f"# {line}\n" for line in header.splitlines())
     return comment + body

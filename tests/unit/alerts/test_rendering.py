@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aami.alerts.rendering import (
     GroupRef,
@@ -270,3 +273,27 @@ def test_promtool_accepts_the_golden_files() -> None:
         [promtool, "check", "rules", *files], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(_text, min_size=1, max_size=3),
+    exprs=st.lists(_text, min_size=1, max_size=3),
+    labels=st.dictionaries(
+        st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), _text, max_size=4
+    ),
+)
+def test_rule_file_yaml_round_trips(
+    names: list[str], exprs: list[str], labels: dict[str, str]
+) -> None:
+    """Whatever the strings, the emitted YAML reads back as the same document."""
+    rules = [
+        {"alert": n, "expr": e, "for": "5m", "labels": labels, "annotations": labels}
+        for n, e in zip(names, exprs, strict=False)
+    ]
+    document = {"groups": [{"name": "aami-x", "rules": rules}]}
+    text = dump_rule_file(document, header="any\nheader")  # type: ignore[arg-type]
+    assert yaml.safe_load(text) == document
