@@ -121,6 +121,9 @@ class Stack:
         for sub in ("logs", "prometheus-data", "rules/generated", "rules/static", "textfile"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         token = self._token()
+        shipped = Path(__file__).resolve().parents[3] / "deploy/prometheus/rules/system-alerts.yml"
+        if shipped.is_file():
+            shutil.copyfile(shipped, self.state_dir / "rules/static/system-alerts.yml")
         server_url = f"http://127.0.0.1:{self.ports.server}"
         write_yaml(
             self.state_dir / "prometheus.yml",
