@@ -18,6 +18,11 @@ from aami.alerts.endpoints import templates_router as alert_templates_router
 from aami.api.errors import install_error_handlers
 from aami.api.metrics import MetricsMiddleware, make_registry
 from aami.audit.endpoints import router as audit_router
+from aami.auth.tokens import NodeTokenCache
+from aami.checks.endpoints import checks_router
+from aami.checks.endpoints import policies_router as script_policies_router
+from aami.checks.endpoints import templates_router as script_templates_router
+from aami.checks.service import ChecksCache
 from aami.common.changes import on_rule_scopes_committed
 from aami.config import Settings
 from aami.db.migrate import upgrade
@@ -29,6 +34,7 @@ from aami.prometheus.publisher import Publisher
 from aami.prometheus.rule_files import RuleFileStore
 from aami.prometheus.rules_endpoints import router as prometheus_router
 from aami.prometheus.sd import SdCache
+from aami.registration.endpoints import register_router, tokens_router
 from aami.targets.endpoints import exporters_router
 from aami.targets.endpoints import router as targets_router
 
@@ -67,6 +73,8 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.sd_cache = SdCache(settings.sd_cache_size)
+    app.state.checks_cache = ChecksCache()
+    app.state.node_tokens = NodeTokenCache()
     store = RuleFileStore(settings.prometheus_rule_path, backups=settings.prometheus_backup_enabled)
     publisher = Publisher(
         factory=app.state.sessionmaker,
@@ -94,6 +102,11 @@ def create_app(
         alert_templates_router,
         alert_rules_router,
         prometheus_router,
+        script_templates_router,
+        script_policies_router,
+        checks_router,
+        tokens_router,
+        register_router,
         seed_router,
         audit_router,
     ):

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aami.alerts.defaults import DEFAULT_ALERT_TEMPLATES
+from aami.checks.defaults import DEFAULT_SCRIPT_TEMPLATES
 from aami.cli.main import app
 from tests.support.ports import free_port
 from tests.support.processes import Process, aami_server, binary
@@ -40,6 +41,7 @@ def test_seed_is_idempotent(server: str) -> None:
     second = runner.invoke(app, ["seed", "--server", server], env={"AAMI_TOKEN": TOKEN})
     assert second.exit_code == 0
     assert f"0 created, {len(DEFAULT_ALERT_TEMPLATES)} already there" in second.output
+    assert f"script_templates: 0 created, {len(DEFAULT_SCRIPT_TEMPLATES)} already" in second.output
     names = {
         t["name"]
         for t in httpx.get(

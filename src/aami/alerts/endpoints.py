@@ -142,4 +142,9 @@ def delete_rule(rule_id: str, session: SessionDep, principal: AdminDep) -> Respo
 @seed_router.post("/seed")
 def seed(session: SessionDep, principal: AdminDep) -> dict[str, dict[str, list[str]]]:
     """Load the default templates; those that exist (by name) are left as they are."""
-    return {"alert_templates": service.seed_templates(session, actor=principal.name)}
+    from aami.checks.service import seed_templates as seed_scripts
+
+    return {
+        "alert_templates": service.seed_templates(session, actor=principal.name),
+        "script_templates": seed_scripts(session, actor=principal.name),
+    }

@@ -9,12 +9,13 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from aami.auth.tokens import Principal, matches
+from aami.auth.tokens import NodeTokenCache, Principal, hash_token, matches
 from aami.common.schemas import PageParams
 from aami.config import Settings
 from aami.errors import Forbidden, Unauthorized
+from aami.registration.repository import NodeTokenRepository
 
-__all__ = ["AdminDep", "PageDep", "PrincipalDep", "SessionDep", "SettingsDep"]
+__all__ = ["AdminDep", "BearerDep", "PageDep", "PrincipalDep", "SessionDep", "SettingsDep"]
 
 _bearer = HTTPBearer(auto_error=False, description="AAMI API token")
 
@@ -37,16 +38,33 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The bearer token of the request, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    return credentials.credentials
+
+
 def get_principal(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str, Depends(bearer_token)],
+    session: Annotated[Session, Depends(get_session)],
 ) -> Principal:
-    """Authenticate the bearer token of the request."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    """Authenticate the request: the admin token, or a node token (reads its own checks)."""
     admin_token: str = request.app.state.settings.admin_token
-    if matches(credentials.credentials, admin_token):
+    if matches(token, admin_token):
         return Principal(name="admin", role="admin")
+    token_hash = hash_token(token)
+    cache: NodeTokenCache = request.app.state.node_tokens
+    target_id = cache.get(token_hash)
+    if target_id is None:
+        target_id = NodeTokenRepository(session).target_for(token_hash)
+        if target_id is not None:
+            cache.put(token_hash, target_id)
+    if target_id is not None:
+        return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
     raise Unauthorized("invalid bearer token")
 
 
@@ -67,4 +85,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+BearerDep = Annotated[str, Depends(bearer_token)]
 PageDep = Annotated[PageParams, Depends(get_page)]

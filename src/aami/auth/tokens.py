@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Principal", "generate_token", "hash_token", "matches"]
+__all__ = ["NodeTokenCache", "Principal", "generate_token", "hash_token", "matches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +35,30 @@ def hash_token(token: str) -> str:
 def matches(given: str, expected: str) -> bool:
     """Compare two tokens in constant time."""
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class NodeTokenCache:
+    """Recently seen node-token hashes and their target, for ``ttl`` seconds.
+
+    Nodes poll often; this spares a query per poll. A revoked token keeps working for at
+    most ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 10.0, size: int = 50_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, token_hash: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(token_hash)
+            if entry is None or entry[1] < time.monotonic():
+                return None
+            return entry[0]
+
+    def put(self, token_hash: str, target_id: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[token_hash] = (target_id, time.monotonic() + self.ttl)

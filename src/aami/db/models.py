@@ -2,9 +2,11 @@
 
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.audit.models import AuditRecord
+from aami.checks.models import ScriptPolicy, ScriptTemplate
 from aami.db.base import Base, ConfigRevision
 from aami.groups.models import Group
 from aami.prometheus.models import RulePublish
+from aami.registration.models import BootstrapToken, NodeToken
 from aami.targets.models import Exporter, Target, TargetGroup
 
 __all__ = [
@@ -12,10 +14,14 @@ __all__ = [
     "AlertTemplate",
     "AuditRecord",
     "Base",
+    "BootstrapToken",
     "ConfigRevision",
     "Exporter",
     "Group",
+    "NodeToken",
     "RulePublish",
+    "ScriptPolicy",
+    "ScriptTemplate",
     "Target",
     "TargetGroup",
 ]

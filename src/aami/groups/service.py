@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from aami.alerts.repository import AlertRuleRepository
 from aami.audit import service as audit
+from aami.checks.repository import ScriptPolicyRepository
 from aami.common.changes import mark_rule_scopes
 from aami.common.ids import new_id
 from aami.errors import Conflict, NotFound
@@ -105,6 +106,13 @@ def delete(session: Session, *, actor: str, group: Group) -> None:
         names = ", ".join(f"{rule.id} ({rule.template.name})" for rule in rules[:20])
         raise Conflict(
             f"group {group.id!r} has {len(rules)} alert rule(s): {names}; delete them first"
+        )
+    policies = ScriptPolicyRepository(session).for_group(group.id)
+    if policies:
+        names = ", ".join(f"{p.id} ({p.template.name})" for p in policies[:20])
+        raise Conflict(
+            f"group {group.id!r} has {len(policies)} script polic"
+            f"{'y' if len(policies) == 1 else 'ies'}: {names}; delete them first"
         )
     before = _snapshot(group)
     GroupRepository(session).delete(group)

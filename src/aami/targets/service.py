@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from aami.audit import service as audit
+from aami.checks.repository import ScriptPolicyRepository
 from aami.common.ids import new_id
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.models import Group
@@ -171,6 +172,13 @@ def update(session: Session, *, actor: str, target: Target, data: TargetUpdate) 
 
 
 def delete(session: Session, *, actor: str, target: Target) -> None:
+    policies = ScriptPolicyRepository(session).for_target(target.id)
+    if policies:
+        names = ", ".join(f"{p.id} ({p.template.name})" for p in policies[:20])
+        raise Conflict(
+            f"target {target.hostname!r} has {len(policies)} script polic"
+            f"{'y' if len(policies) == 1 else 'ies'} of its own: {names}; delete them first"
+        )
     before = _target_snapshot(target)
     TargetRepository(session).delete(target)
     audit.record(

@@ -1,0 +1,143 @@
+"""SQL for script templates and policies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from aami.checks.models import ScriptPolicy, ScriptTemplate
+from aami.db.base import ConfigRevision
+
+
+class ScriptTemplateRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, template_id: str) -> ScriptTemplate | None:
+        return self.session.get(ScriptTemplate, template_id)
+
+    def get_by_ref(self, ref: str) -> ScriptTemplate | None:
+        return self.session.get(ScriptTemplate, ref) or self.session.scalar(
+            select(ScriptTemplate).where(ScriptTemplate.name == ref)
+        )
+
+    def name_taken(self, name: str, *, excluding: str | None = None) -> bool:
+        query = select(ScriptTemplate.id).where(ScriptTemplate.name == name)
+        if excluding is not None:
+            query = query.where(ScriptTemplate.id != excluding)
+        return self.session.scalar(query) is not None
+
+    def all(self) -> Sequence[ScriptTemplate]:
+        return self.session.scalars(select(ScriptTemplate).order_by(ScriptTemplate.name)).all()
+
+    def find(
+        self, *, name: str | None, script_type: str | None, offset: int, limit: int
+    ) -> tuple[Sequence[ScriptTemplate], int]:
+        query = select(ScriptTemplate)
+        if name:
+            query = query.where(ScriptTemplate.name == name)
+        if script_type:
+            query = query.where(ScriptTemplate.script_type == script_type)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(ScriptTemplate.name).offset(offset).limit(limit)
+        ).all()
+        return rows, total
+
+    def add(self, template: ScriptTemplate) -> None:
+        self.session.add(template)
+        self.session.flush()
+
+    def delete(self, template: ScriptTemplate) -> None:
+        self.session.delete(template)
+        self.session.flush()
+
+
+class ScriptPolicyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, policy_id: str) -> ScriptPolicy | None:
+        return self.session.get(ScriptPolicy, policy_id)
+
+    def for_template(self, template_id: str) -> Sequence[ScriptPolicy]:
+        return self.session.scalars(
+            select(ScriptPolicy)
+            .where(ScriptPolicy.template_id == template_id)
+            .order_by(ScriptPolicy.id)
+        ).all()
+
+    def for_group(self, group_id: str) -> Sequence[ScriptPolicy]:
+        return self.session.scalars(
+            select(ScriptPolicy).where(ScriptPolicy.group_id == group_id).order_by(ScriptPolicy.id)
+        ).all()
+
+    def for_target(self, target_id: str) -> Sequence[ScriptPolicy]:
+        return self.session.scalars(
+            select(ScriptPolicy)
+            .where(ScriptPolicy.target_id == target_id)
+            .order_by(ScriptPolicy.id)
+        ).all()
+
+    def reaching(self, target_id: str | None, group_ids: Sequence[str]) -> Sequence[ScriptPolicy]:
+        """Policies that may apply: global, of these groups, of this target."""
+        conditions = [ScriptPolicy.scope == "global"]
+        if group_ids:
+            conditions.append(
+                (ScriptPolicy.scope == "group") & ScriptPolicy.group_id.in_(list(group_ids))
+            )
+        if target_id is not None:
+            conditions.append(
+                (ScriptPolicy.scope == "target") & (ScriptPolicy.target_id == target_id)
+            )
+        return self.session.scalars(select(ScriptPolicy).where(or_(*conditions))).all()
+
+    def find(
+        self,
+        *,
+        template_id: str | None,
+        scope: str | None,
+        group_id: str | None,
+        target_id: str | None,
+        is_active: bool | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[ScriptPolicy], int]:
+        query = select(ScriptPolicy)
+        if template_id:
+            query = query.where(ScriptPolicy.template_id == template_id)
+        if scope:
+            query = query.where(ScriptPolicy.scope == scope)
+        if group_id:
+            query = query.where(ScriptPolicy.group_id == group_id)
+        if target_id:
+            query = query.where(ScriptPolicy.target_id == target_id)
+        if is_active is not None:
+            query = query.where(ScriptPolicy.is_active.is_(is_active))
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(ScriptPolicy.template_id, ScriptPolicy.id).offset(offset).limit(limit)
+        ).all()
+        return rows, total
+
+    def add(self, policy: ScriptPolicy) -> None:
+        self.session.add(policy)
+        self.session.flush()
+
+    def delete(self, policy: ScriptPolicy) -> None:
+        self.session.delete(policy)
+        self.session.flush()
+
+    def revisions(self) -> tuple[int, int]:
+        """The (checks, inventory) revision counters: a cheap fingerprint of what resolution
+        reads."""
+        rows = dict(
+            self.session.execute(
+                select(ConfigRevision.name, ConfigRevision.revision).where(
+                    ConfigRevision.name.in_(["checks", "inventory"])
+                )
+            ).all()
+        )
+        return rows.get("checks", 0), rows.get("inventory", 0)
