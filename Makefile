@@ -23,3 +23,6 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/sd.py
+	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/agent.py

@@ -26,7 +26,7 @@ from aami.checks.service import ChecksCache
 from aami.common.changes import on_rule_scopes_committed
 from aami.config import Settings
 from aami.db.migrate import upgrade
-from aami.db.session import make_engine, make_sessionmaker
+from aami.db.session import RevisionCache, make_engine, make_sessionmaker, on_areas_committed
 from aami.groups.endpoints import router as groups_router
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.endpoints import router as sd_router
@@ -74,6 +74,8 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.sd_cache = SdCache(settings.sd_cache_size)
     app.state.checks_cache = ChecksCache()
+    app.state.revisions = RevisionCache(app.state.sessionmaker)
+    on_areas_committed(app.state.sessionmaker, app.state.revisions.invalidate)
     app.state.node_tokens = NodeTokenCache()
     store = RuleFileStore(settings.prometheus_rule_path, backups=settings.prometheus_backup_enabled)
     publisher = Publisher(
@@ -95,6 +97,7 @@ def create_app(
 
     api = APIRouter(prefix="/api/v1")
     for router in (
+        checks_router,  # first: every node polls it, and routes are matched in order
         groups_router,
         targets_router,
         exporters_router,
@@ -104,7 +107,6 @@ def create_app(
         prometheus_router,
         script_templates_router,
         script_policies_router,
-        checks_router,
         tokens_router,
         register_router,
         seed_router,

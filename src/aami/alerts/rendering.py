@@ -398,7 +398,10 @@ def _double_quoted(text: str) -> str:
     return (
         '"'
         + "".join(
-            escapes.get(ch) or (f"\\u{ord(ch):04x}" if _CONTROL.match(ch) else ch) for ch in text
+            escapes.get(ch)
+            or (f"\\u{ord(ch):04x}" if _CONTROL.match(ch) else None)
+            or (f"\\U{ord(ch):08x}" if ord(ch) > 0xFFFF else ch)
+            for ch in text
         )
         + '"'
     )
@@ -407,7 +410,7 @@ def _double_quoted(text: str) -> str:
 @lru_cache(maxsize=8192, typed=True)
 def _scalar(value: Any, indent: str) -> str:
     """A YAML scalar: plain when unambiguous, a literal block for multi-line text, single
-    quotes otherwise; JSON-style double quotes for anything with control characters."""
+    quotes otherwise; double quotes with escapes for control characters."""
     if isinstance(value, bool) or value is None or isinstance(value, int | float):
         return json.dumps(value)
     text = str(value)
@@ -420,7 +423,7 @@ def _scalar(value: Any, indent: str) -> str:
             or any(line != line.rstrip(" ") for line in lines)
             or (lines[0].startswith(" "))
         ):
-            return json.dumps(text)
+            return _double_quoted(text)
         return "|-\n" + "\n".join(f"{indent}  {line}" if line else "" for line in lines)
     if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
         return text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,7 +38,7 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The bearer token of the request, or 401."""
@@ -47,25 +47,36 @@ def bearer_token(
     return credentials.credentials
 
 
+def principal_from_memory(app: Any, token: str) -> Principal | None:
+    """The admin token, or a node token seen recently; None when the database must say."""
+    if matches(token, app.state.settings.admin_token):
+        return Principal(name="admin", role="admin")
+    cache: NodeTokenCache = app.state.node_tokens
+    target_id = cache.get(hash_token(token))
+    if target_id is not None:
+        return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
+    return None
+
+
+def principal_from_database(app: Any, session: Session, token: str) -> Principal:
+    """Look a node token up; 401 when it is nobody's."""
+    token_hash = hash_token(token)
+    target_id = NodeTokenRepository(session).target_for(token_hash)
+    if target_id is None:
+        raise Unauthorized("invalid bearer token")
+    app.state.node_tokens.put(token_hash, target_id)
+    return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
+
+
 def get_principal(
     request: Request,
     token: Annotated[str, Depends(bearer_token)],
     session: Annotated[Session, Depends(get_session)],
 ) -> Principal:
     """Authenticate the request: the admin token, or a node token (reads its own checks)."""
-    admin_token: str = request.app.state.settings.admin_token
-    if matches(token, admin_token):
-        return Principal(name="admin", role="admin")
-    token_hash = hash_token(token)
-    cache: NodeTokenCache = request.app.state.node_tokens
-    target_id = cache.get(token_hash)
-    if target_id is None:
-        target_id = NodeTokenRepository(session).target_for(token_hash)
-        if target_id is not None:
-            cache.put(token_hash, target_id)
-    if target_id is not None:
-        return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
-    raise Unauthorized("invalid bearer token")
+    return principal_from_memory(request.app, token) or principal_from_database(
+        request.app, session, token
+    )
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aami.errors import AamiError
@@ -64,6 +65,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _body("conflict", "the change conflicts with data written at the same time; retry"),
             409,
+        )
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _pool_timeout(_: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        log.warning("database connection pool exhausted: %s", exc)
+        return JSONResponse(
+            _body("unavailable", "the database is busy: no connection was free; retry"),
+            503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -44,7 +44,7 @@ class NodeTokenCache:
     most ``ttl`` seconds.
     """
 
-    def __init__(self, ttl: float = 10.0, size: int = 50_000) -> None:
+    def __init__(self, ttl: float = 60.0, size: int = 100_000) -> None:
         self.ttl = ttl
         self.size = size
         self._lock = threading.Lock()

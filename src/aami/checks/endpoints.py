@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
-from aami.api.deps import AdminDep, PageDep, PrincipalDep, SessionDep
+from aami.api.deps import (
+    AdminDep,
+    PageDep,
+    SessionDep,
+    bearer_token,
+    principal_from_database,
+    principal_from_memory,
+)
 from aami.auth.tokens import Principal
 from aami.checks import service
 from aami.checks.schemas import (
@@ -20,11 +28,11 @@ from aami.checks.schemas import (
     ScriptTemplateUpdate,
 )
 from aami.common.schemas import Page
-from aami.errors import Forbidden
+from aami.db.session import RevisionCache, session_scope
+from aami.errors import Forbidden, Unauthorized
 from aami.groups import service as groups
 from aami.prometheus.sd import etag_matches
 from aami.targets import service as targets
-from aami.targets.models import Target
 
 templates_router = APIRouter(prefix="/script-templates", tags=["script templates"])
 policies_router = APIRouter(prefix="/script-policies", tags=["script policies"])
@@ -154,16 +162,43 @@ def delete_policy(policy_id: str, session: SessionDep, principal: AdminDep) -> R
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _allowed(principal: Principal, target: Target) -> Target:
-    if principal.role == "admin" or principal.target_id == target.id:
-        return target
-    raise Forbidden("a node token reads only its own node's checks")
+async def _principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    token = token.strip()
+    principal = principal_from_memory(request.app, token)
+    if principal is None:
+
+        def lookup() -> Principal:
+            with session_scope(request.app.state.sessionmaker) as session:
+                return principal_from_database(request.app, session, token)
+
+        principal = await run_in_threadpool(lookup)
+    return principal
 
 
-def _checks_response(
-    request: Request, session: SessionDep, target: Target, if_none_match: str | None
-) -> Response:
-    doc = service.checks_document(session, cache=request.app.state.checks_cache, target=target)
+async def _checks_response(request: Request, ref: str, if_none_match: str | None) -> Response:
+    """The hot path of every node's poll: no database work when nothing changed."""
+    principal = await _principal(request)
+    revisions: RevisionCache = request.app.state.revisions
+    values = revisions.fresh()
+    if values is None:
+        values = await run_in_threadpool(revisions.read)
+    key = (values.get("checks", 0), values.get("inventory", 0), ref.lower())
+    cache: service.ChecksCache = request.app.state.checks_cache
+    doc = cache.get(key)
+    if doc is None:
+
+        def build() -> service.ChecksDocument:
+            with session_scope(request.app.state.sessionmaker) as session:
+                return service.checks_document(session, ref=ref)
+
+        doc = await run_in_threadpool(build)
+        cache.put(key, doc)
+    if principal.role != "admin" and principal.target_id != doc.target_id:
+        raise Forbidden("a node token reads only its own node's checks")
     headers = {"ETag": doc.etag, "Cache-Control": "no-cache"}
     if etag_matches(if_none_match, doc.etag):
         return Response(status_code=304, headers=headers)
@@ -176,30 +211,26 @@ _CHECKS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@checks_router.get("/target/{target_id}", responses=_CHECKS_RESPONSES)
-def checks_for_target(
+@checks_router.get(
+    "/target/{target_id}", responses=_CHECKS_RESPONSES, dependencies=[Depends(bearer_token)]
+)
+async def checks_for_target(
     target_id: str,
     request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The checks a node runs (admin, or that node's own token)."""
-    target = _allowed(principal, targets.get_or_raise(session, ref=target_id))
-    return _checks_response(request, session, target, if_none_match)
+    return await _checks_response(request, target_id, if_none_match)
 
 
-@checks_router.get("/node", responses=_CHECKS_RESPONSES)
-def checks_for_node(
+@checks_router.get("/node", responses=_CHECKS_RESPONSES, dependencies=[Depends(bearer_token)])
+async def checks_for_node(
     request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
     hostname: Annotated[str, Query(min_length=1, max_length=253)],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The checks a node runs, found by hostname."""
-    target = _allowed(principal, targets.get_or_raise(session, ref=hostname))
-    return _checks_response(request, session, target, if_none_match)
+    return await _checks_response(request, hostname, if_none_match)
 
 
 @checks_router.get("/target/{target_id}/explain")

@@ -8,7 +8,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from aami.checks.models import ScriptPolicy, ScriptTemplate
-from aami.db.base import ConfigRevision
 
 
 class ScriptTemplateRepository:
@@ -129,15 +128,3 @@ class ScriptPolicyRepository:
     def delete(self, policy: ScriptPolicy) -> None:
         self.session.delete(policy)
         self.session.flush()
-
-    def revisions(self) -> tuple[int, int]:
-        """The (checks, inventory) revision counters: a cheap fingerprint of what resolution
-        reads."""
-        rows = dict(
-            self.session.execute(
-                select(ConfigRevision.name, ConfigRevision.revision).where(
-                    ConfigRevision.name.in_(["checks", "inventory"])
-                )
-            ).all()
-        )
-        return rows.get("checks", 0), rows.get("inventory", 0)

@@ -396,14 +396,15 @@ def explain(
 
 @dataclass(frozen=True, slots=True)
 class ChecksDocument:
+    target_id: str
     body: bytes
     etag: str
 
 
 class ChecksCache:
-    """Rendered check lists keyed by (checks revision, inventory revision, target)."""
+    """Rendered check lists keyed by (checks revision, inventory revision, target ref)."""
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int = 50_000) -> None:
         self._size = size
         self._lock = threading.Lock()
         self._docs: OrderedDict[tuple[int, int, str], ChecksDocument] = OrderedDict()
@@ -422,16 +423,13 @@ class ChecksCache:
                 self._docs.popitem(last=False)
 
 
-def checks_document(session: Session, *, cache: ChecksCache, target: Target) -> ChecksDocument:
-    """The node's check list as JSON bytes with an ETag, from the cache when unchanged."""
-    checks_rev, inventory_rev = ScriptPolicyRepository(session).revisions()
-    key = (checks_rev, inventory_rev, target.id)
-    doc = cache.get(key)
-    if doc is None:
-        body = orjson.dumps([c.model_dump() for c in effective_checks(session, target)])
-        doc = ChecksDocument(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
-        cache.put(key, doc)
-    return doc
+def checks_document(session: Session, *, ref: str) -> ChecksDocument:
+    """The node's check list (target by id or hostname) as JSON bytes with an ETag."""
+    target = TargetRepository(session).get_by_ref(ref)
+    if target is None:
+        raise NotFound.of("target", ref)
+    body = orjson.dumps([c.model_dump() for c in effective_checks(session, target)])
+    return ChecksDocument(target.id, body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
 def seed_templates(session: Session, *, actor: str) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from aami import __version__
+from aami.agent.cli import agent_app
 
 app = typer.Typer(
     name="aami",
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 stack_app = typer.Typer(help="The all-in-one local stack.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(stack_app, name="stack")
+app.add_typer(agent_app, name="agent")
 
 
 def _settings() -> object:
@@ -78,6 +80,7 @@ def server(
     # this, rendering a fleet-sized document spends more time in gen-2 collections than in SQL.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=False)
 
 

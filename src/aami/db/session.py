@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from aami.db.base import ConfigRevision
 
-__all__ = ["make_engine", "make_sessionmaker", "session_scope", "track_revisions"]
+__all__ = [
+    "RevisionCache",
+    "make_engine",
+    "make_sessionmaker",
+    "on_areas_committed",
+    "session_scope",
+    "track_revisions",
+]
+
+_BUMPED = "aami.bumped_areas"
 
 
 def make_engine(url: str) -> Engine:
@@ -28,6 +39,10 @@ def make_engine(url: str) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_pre_ping=True,
+            # As many connections as request threads (anyio's default limit is 40), so a
+            # burst waits on the database, not on the pool.
+            pool_size=10,
+            max_overflow=40,
             json_deserializer=orjson.loads,
         )
 
@@ -41,7 +56,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=orjson.loads
+        url, pool_pre_ping=True, pool_size=10, max_overflow=40, json_deserializer=orjson.loads
     )
 
 
@@ -65,11 +80,84 @@ def track_revisions(factory: sessionmaker[Session]) -> None:
             ):
                 areas.add(area)
         if areas:
+            session.info.setdefault(_BUMPED, set()).update(areas)
             session.connection().execute(
                 update(ConfigRevision)
                 .where(ConfigRevision.name.in_(sorted(areas)))
                 .values(revision=ConfigRevision.revision + 1)
             )
+
+
+def on_areas_committed(
+    factory: sessionmaker[Session], callback: Callable[[set[str]], None]
+) -> None:
+    """Call ``callback`` with the areas a transaction changed, once it has committed."""
+
+    @event.listens_for(factory, "after_commit")
+    def _committed(session: Session) -> None:
+        areas = session.info.pop(_BUMPED, None)
+        if areas:
+            callback(set(areas))
+
+    @event.listens_for(factory, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop(_BUMPED, None)
+
+    del _committed, _rolled_back
+
+
+class RevisionCache:
+    """The revision counters, re-read at most every ``ttl`` seconds.
+
+    Changes made through this process clear it at once; other replicas' changes are seen
+    within ``ttl``. When the time is up, one caller re-reads while the others keep using
+    the previous values, so a busy server does not send every waiting request to the
+    database at the same moment.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], ttl: float = 1.0) -> None:
+        self.factory = factory
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._values: dict[str, int] = {}
+        self._read_at = -1e9
+        self._generation = 0  # bumped by every local commit that changes a counter
+        self._values_generation = -1
+        self._refreshing = False
+
+    def invalidate(self, _areas: object = None) -> None:
+        with self._lock:
+            self._generation += 1
+            self._read_at = -1e9
+
+    def fresh(self) -> dict[str, int] | None:
+        """Usable counters, or None when this caller should ``read`` them."""
+        with self._lock:
+            if time.monotonic() - self._read_at < self.ttl:
+                return self._values
+            if self._refreshing and self._values_generation == self._generation:
+                return self._values  # only expired, not invalidated: someone is re-reading
+            self._refreshing = True
+            return None
+
+    def read(self) -> dict[str, int]:
+        """Read the counters from the database (blocking) and remember them."""
+        with self._lock:
+            generation = self._generation
+        started = time.monotonic()
+        try:
+            with self.factory() as session:
+                rows = session.execute(select(ConfigRevision.name, ConfigRevision.revision)).all()
+                values: dict[str, int] = {name: revision for name, revision in rows}  # noqa: C416
+        finally:
+            with self._lock:
+                self._refreshing = False
+        with self._lock:
+            # A change committed while reading invalidated the cache: keep it invalid.
+            if self._generation == generation:
+                self._values, self._read_at = values, started
+                self._values_generation = generation
+        return values
 
 
 @contextmanager

@@ -1,0 +1,15 @@
+"""The AAMI node agent: fetch the node's effective checks, run them, write ``.prom`` files.
+
+An island: it imports nothing else from ``aami`` and talks to the server only over HTTP, so
+it can be installed and reasoned about on its own. Modules:
+
+- ``config``  the agent's settings (file, environment, flags)
+- ``client``  the only module that makes HTTP calls; the checks cache
+- ``output``  parse and canonicalise check output (pure)
+- ``runner``  run scripts, write textfiles, one agent run
+- ``cli``     the ``aami agent`` Typer sub-app
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
