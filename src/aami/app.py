@@ -12,6 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from aami import __version__
+from aami.alertmanager.client import AlertmanagerClient
+from aami.alertmanager.endpoints import notifications_router
+from aami.alertmanager.endpoints import router as alertmanager_router
+from aami.alertmanager.service import AlertmanagerConfig, SilenceWatcher
 from aami.alerts.endpoints import rules_router as alert_rules_router
 from aami.alerts.endpoints import seed_router
 from aami.alerts.endpoints import templates_router as alert_templates_router
@@ -56,10 +60,13 @@ def create_app(
         if migrate:
             upgrade(engine)
         publisher.start(reconcile=True)
+        watcher.start()
         try:
             yield
         finally:
+            watcher.stop()
             publisher.stop()
+            alertmanager.close()
             publisher.client.close()
             engine.dispose()
 
@@ -89,6 +96,11 @@ def create_app(
         debounce=publisher_debounce,
     )
     on_rule_scopes_committed(app.state.sessionmaker, publisher.mark)
+    alertmanager = AlertmanagerClient(settings.alertmanager_url)
+    watcher = SilenceWatcher(app.state.sessionmaker, alertmanager, settings.silence_watch_interval)
+    app.state.alertmanager = alertmanager
+    app.state.alertmanager_config = AlertmanagerConfig(settings, alertmanager)
+    app.state.silence_watcher = watcher
     app.state.rule_store = store
     app.state.publisher = publisher
     registry, requests, latency = make_registry()
@@ -109,6 +121,8 @@ def create_app(
         script_policies_router,
         tokens_router,
         register_router,
+        alertmanager_router,
+        notifications_router,
         seed_router,
         audit_router,
     ):

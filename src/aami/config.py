@@ -65,8 +65,20 @@ class Settings(BaseSettings):
     prometheus_validate_rules: bool = Field(default=True, alias="PROMETHEUS_VALIDATE_RULES")
     prometheus_backup_enabled: bool = Field(default=True, alias="PROMETHEUS_BACKUP_ENABLED")
     alertmanager_url: str = Field(default="http://localhost:9093", alias="ALERTMANAGER_URL")
+    alertmanager_config_path: Path | None = Field(
+        default=None,
+        description="Alertmanager config file AAMI writes (shipped base + managed routes); "
+        "unset = AAMI validates notification changes but does not write or reload",
+    )
+    alertmanager_base_config: Path | None = Field(
+        default=None, description="the shipped alertmanager.yml the managed routes extend"
+    )
+    silence_max_duration: float = Field(default=24 * 3600.0, description="seconds")
+    silence_max_share: float = Field(default=0.5, gt=0, le=1)
+    silence_max_share_min_alerts: int = Field(default=2, ge=1)
+    silence_watch_interval: float = Field(default=10.0, gt=0)
 
-    @field_validator("prometheus_reload_timeout", mode="before")
+    @field_validator("prometheus_reload_timeout", "silence_max_duration", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):

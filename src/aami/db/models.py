@@ -1,5 +1,6 @@
 """Every ORM model, imported in one place for Alembic and for mapper configuration."""
 
+from aami.alertmanager.models import NotificationChannel, NotificationRoute, SilenceWatch
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.audit.models import AuditRecord
 from aami.checks.models import ScriptPolicy, ScriptTemplate
@@ -19,9 +20,12 @@ __all__ = [
     "Exporter",
     "Group",
     "NodeToken",
+    "NotificationChannel",
+    "NotificationRoute",
     "RulePublish",
     "ScriptPolicy",
     "ScriptTemplate",
+    "SilenceWatch",
     "Target",
     "TargetGroup",
 ]

@@ -1,0 +1,270 @@
+"""/api/v1/alerts, /api/v1/silences, /api/v1/notification-channels and -routes,
+/api/v1/alertmanager/status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from aami.alertmanager import service
+from aami.alertmanager.client import AlertmanagerClient
+from aami.alertmanager.schemas import (
+    AlertRead,
+    ChannelCreate,
+    ChannelRead,
+    ChannelUpdate,
+    MaintenanceSilence,
+    RouteCreate,
+    RouteRead,
+    RouteUpdate,
+    SilenceCreate,
+    SilenceRead,
+)
+from aami.api.deps import AdminDep, SessionDep, SettingsDep
+
+router = APIRouter(tags=["alerts and silences"])
+notifications_router = APIRouter(tags=["notifications"])
+
+
+def _client(request: Request) -> AlertmanagerClient:
+    client: AlertmanagerClient = request.app.state.alertmanager
+    return client
+
+
+def _config(request: Request) -> service.AlertmanagerConfig:
+    config: service.AlertmanagerConfig = request.app.state.alertmanager_config
+    return config
+
+
+@router.get("/alerts", response_model=list[AlertRead])
+def list_alerts(
+    request: Request,
+    session: SessionDep,
+    _: AdminDep,
+    group_id: Annotated[str | None, Query(description="group id or name")] = None,
+    severity: Literal["critical", "warning", "info"] | None = None,
+    target: Annotated[str | None, Query(description="target id or hostname")] = None,
+    receiver: Annotated[str | None, Query(max_length=100)] = None,
+    state: Literal["active", "silenced", "inhibited"] | None = None,
+) -> list[AlertRead]:
+    """Alerts from Alertmanager with their silenced and inhibited flags (503 if it is down)."""
+    alerts = service.list_alerts(
+        _client(request),
+        group=group_id,
+        severity=severity,
+        target=target,
+        receiver=receiver,
+        session=session,
+    )
+    if state == "active":
+        alerts = [a for a in alerts if not (a.silenced or a.inhibited)]
+    elif state == "silenced":
+        alerts = [a for a in alerts if a.silenced]
+    elif state == "inhibited":
+        alerts = [a for a in alerts if a.inhibited]
+    return alerts
+
+
+@router.get("/alerts/groups")
+def alert_groups(request: Request, _: AdminDep) -> list[dict[str, Any]]:
+    """Alertmanager's alert groups (as routed and grouped)."""
+    return service.alert_groups(_client(request))
+
+
+@router.get("/silences", response_model=list[SilenceRead])
+def list_silences(request: Request, session: SessionDep, _: AdminDep) -> list[SilenceRead]:
+    """Silences, newest end first."""
+    return service.list_silences(_client(request), session)
+
+
+@router.post("/silences", status_code=status.HTTP_201_CREATED, response_model=SilenceRead)
+def create_silence(
+    body: SilenceCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> SilenceRead:
+    """Create a silence (at least one equality matcher, bounded duration, not muting most
+    of what fires); ``expire_on_resolve`` ends it once its alerts resolve."""
+    return service.create_silence(
+        session, _client(request), settings, actor=principal.name, data=body
+    )
+
+
+@router.get("/silences/{silence_id}", response_model=SilenceRead)
+def get_silence(silence_id: str, request: Request, session: SessionDep, _: AdminDep) -> SilenceRead:
+    """Get a silence."""
+    return service.get_silence(_client(request), session, silence_id)
+
+
+@router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
+def expire_silence(
+    silence_id: str, request: Request, session: SessionDep, principal: AdminDep
+) -> Response:
+    """Expire a silence now."""
+    service.expire_silence(session, _client(request), silence_id, actor=principal.name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/silences/target/{target_id}", status_code=status.HTTP_201_CREATED, response_model=SilenceRead
+)
+def silence_target(
+    target_id: str,
+    body: MaintenanceSilence,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> SilenceRead:
+    """Silence one node for a maintenance window."""
+    return service.silence_target(
+        session,
+        _client(request),
+        settings,
+        actor=principal.name,
+        target=target_id,
+        hours=body.hours,
+        comment=body.comment,
+        created_by=body.created_by,
+        expire_on_resolve=body.expire_on_resolve,
+    )
+
+
+@router.post(
+    "/silences/group/{group_id}", status_code=status.HTTP_201_CREATED, response_model=SilenceRead
+)
+def silence_group(
+    group_id: str,
+    body: MaintenanceSilence,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+) -> SilenceRead:
+    """Silence one group for a maintenance window."""
+    return service.silence_group(
+        session,
+        _client(request),
+        settings,
+        actor=principal.name,
+        group=group_id,
+        hours=body.hours,
+        comment=body.comment,
+        created_by=body.created_by,
+        expire_on_resolve=body.expire_on_resolve,
+    )
+
+
+@router.get("/alertmanager/status")
+def alertmanager_status(request: Request, _: AdminDep) -> dict[str, Any]:
+    """Reachability, cluster peers and the last config publish."""
+    return service.status(_client(request), _config(request))
+
+
+@notifications_router.post(
+    "/notification-channels", status_code=status.HTTP_201_CREATED, response_model=ChannelRead
+)
+def create_channel(
+    body: ChannelCreate, request: Request, session: SessionDep, principal: AdminDep
+) -> ChannelRead:
+    """Add a receiver (its secret is write-only); the config is checked with amtool."""
+    return service.read_channel(
+        service.create_channel(session, _config(request), actor=principal.name, data=body)
+    )
+
+
+@notifications_router.get("/notification-channels", response_model=list[ChannelRead])
+def list_channels(session: SessionDep, _: AdminDep) -> list[ChannelRead]:
+    """Managed receivers (never their secrets)."""
+    return [service.read_channel(c) for c in service.list_channels(session)]
+
+
+@notifications_router.get("/notification-channels/{channel_id}", response_model=ChannelRead)
+def get_channel(channel_id: str, session: SessionDep, _: AdminDep) -> ChannelRead:
+    """Get a receiver by id or name."""
+    return service.read_channel(service.get_channel_or_raise(session, channel_id))
+
+
+@notifications_router.put("/notification-channels/{channel_id}", response_model=ChannelRead)
+def update_channel(
+    channel_id: str, body: ChannelUpdate, request: Request, session: SessionDep, principal: AdminDep
+) -> ChannelRead:
+    """Change settings or the secret."""
+    channel = service.get_channel_or_raise(session, channel_id)
+    return service.read_channel(
+        service.update_channel(
+            session, _config(request), actor=principal.name, channel=channel, data=body
+        )
+    )
+
+
+@notifications_router.delete(
+    "/notification-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+def delete_channel(
+    channel_id: str, request: Request, session: SessionDep, principal: AdminDep
+) -> Response:
+    """Delete a receiver no route uses."""
+    service.delete_channel(
+        session,
+        _config(request),
+        actor=principal.name,
+        channel=service.get_channel_or_raise(session, channel_id),
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@notifications_router.post(
+    "/notification-routes", status_code=status.HTTP_201_CREATED, response_model=RouteRead
+)
+def create_route(
+    body: RouteCreate, request: Request, session: SessionDep, principal: AdminDep
+) -> RouteRead:
+    """Route matching alerts to a receiver, before the shipped routes."""
+    return service.read_route(
+        service.create_route(session, _config(request), actor=principal.name, data=body)
+    )
+
+
+@notifications_router.get("/notification-routes", response_model=list[RouteRead])
+def list_routes(session: SessionDep, _: AdminDep) -> list[RouteRead]:
+    """Managed routes in the order Alertmanager tries them."""
+    return [service.read_route(r) for r in service.list_routes(session)]
+
+
+@notifications_router.get("/notification-routes/{route_id}", response_model=RouteRead)
+def get_route(route_id: str, session: SessionDep, _: AdminDep) -> RouteRead:
+    """Get a route."""
+    return service.read_route(service.get_route_or_raise(session, route_id))
+
+
+@notifications_router.put("/notification-routes/{route_id}", response_model=RouteRead)
+def update_route(
+    route_id: str, body: RouteUpdate, request: Request, session: SessionDep, principal: AdminDep
+) -> RouteRead:
+    """Change a route."""
+    route = service.get_route_or_raise(session, route_id)
+    return service.read_route(
+        service.update_route(
+            session, _config(request), actor=principal.name, route=route, data=body
+        )
+    )
+
+
+@notifications_router.delete(
+    "/notification-routes/{route_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+def delete_route(
+    route_id: str, request: Request, session: SessionDep, principal: AdminDep
+) -> Response:
+    """Delete a route."""
+    service.delete_route(
+        session,
+        _config(request),
+        actor=principal.name,
+        route=service.get_route_or_raise(session, route_id),
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,178 @@
+"""Alerts, silences, notification channels and routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from aami.alerts.rendering import DURATION
+from aami.common.ids import EntityId
+from aami.common.schemas import LABEL_NAME, PartialUpdate, ReadModel
+
+ChannelType = Literal["webhook", "slack", "email", "pagerduty"]
+ReceiverName = Annotated[
+    str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
+
+
+class Matcher(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    value: str = Field(max_length=1000)
+    is_regex: bool = False
+    is_equal: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not LABEL_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid label name")
+        return value
+
+    def promql(self) -> str:
+        """The matcher as Alertmanager's filter syntax, e.g. ``instance="gpu-node-01"``."""
+        op = (
+            ("=~" if self.is_regex else "=") if self.is_equal else ("!~" if self.is_regex else "!=")
+        )
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{self.name}{op}"{escaped}"'
+
+
+class AlertRead(BaseModel):
+    fingerprint: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    state: str
+    silenced: bool
+    inhibited: bool
+    silenced_by: list[str]
+    inhibited_by: list[str]
+    receivers: list[str]
+    generator_url: str | None = None
+
+
+class SilenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: list[Matcher] = Field(min_length=1)
+    starts_at: datetime | None = Field(default=None, description="default: now")
+    ends_at: datetime | None = Field(default=None, description="or give duration")
+    duration: str | None = Field(default=None, description="e.g. 2h; instead of ends_at")
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=2000)
+    expire_on_resolve: bool = False
+
+
+class MaintenanceSilence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hours: float = Field(gt=0, le=24 * 365)
+    comment: str = Field(min_length=1, max_length=2000)
+    created_by: str = Field(min_length=1, max_length=200)
+    expire_on_resolve: bool = False
+
+
+class SilenceRead(BaseModel):
+    id: str
+    matchers: list[Matcher]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    state: str
+    expire_on_resolve: bool = False
+
+
+class ChannelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: EntityId | None = None
+    name: ReceiverName
+    type: ChannelType
+    settings: dict[str, Any] = Field(default_factory=dict)
+    secret: str | None = Field(
+        default=None,
+        description="Slack webhook URL, PagerDuty routing key, SMTP password or "
+        "webhook bearer token; write-only",
+        max_length=4000,
+    )
+
+
+class ChannelUpdate(PartialUpdate):
+    nullable = frozenset({"secret"})
+
+    settings: dict[str, Any] | None = None
+    secret: str | None = Field(default=None, max_length=4000)
+
+
+class ChannelRead(ReadModel):
+    id: str
+    name: str
+    type: str
+    settings: dict[str, Any]
+    has_secret: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def _duration(value: str | None) -> str | None:
+    if value is not None and (not value or not DURATION.match(value)):
+        raise ValueError(f"{value!r} is not a duration such as '30s' or '4h'")
+    return value
+
+
+class RouteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: EntityId | None = None
+    name: str = Field(min_length=1, max_length=100)
+    matchers: list[Matcher] = Field(min_length=1)
+    receiver: str = Field(min_length=1, description="channel id or name")
+    group_by: list[str] | None = None
+    group_wait: str | None = None
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    continue_: bool = Field(default=False, alias="continue")
+    position: int = Field(default=100, description="routes are tried in ascending position")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    _check = field_validator("group_wait", "group_interval", "repeat_interval")(_duration)
+
+
+class RouteUpdate(PartialUpdate):
+    nullable = frozenset({"group_by", "group_wait", "group_interval", "repeat_interval"})
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    matchers: list[Matcher] | None = Field(default=None, min_length=1)
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    group_wait: str | None = None
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    continue_: bool | None = Field(default=None, alias="continue")
+    position: int | None = None
+
+    _check = field_validator("group_wait", "group_interval", "repeat_interval")(_duration)
+
+
+class RouteRead(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    name: str
+    matchers: list[Matcher]
+    receiver: str
+    group_by: list[str] | None
+    group_wait: str | None
+    group_interval: str | None
+    repeat_interval: str | None
+    continue_: bool = Field(alias="continue")
+    position: int
+    created_at: datetime
+    updated_at: datetime
