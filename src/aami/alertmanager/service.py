@@ -571,7 +571,9 @@ class AlertmanagerConfig:
         try:
             self.client.reload()
             loaded = self.client.status().get("config", {}).get("original", "")
-            if yaml.safe_load(loaded) != yaml.safe_load(text):
+            # Alertmanager reports the config re-serialised with its defaults: compare the
+            # receivers and the order of the routes, which every change here alters.
+            if _shape(yaml.safe_load(loaded) or {}) != _shape(yaml.safe_load(text) or {}):
                 raise AlertmanagerError(
                     "Alertmanager is not running the new config after the "
                     "reload (it may have refused it: see its log)"
@@ -590,6 +592,16 @@ class AlertmanagerConfig:
             raise Invalid(str(exc)) from None
         for stale in set(old_secrets) - set(secrets):
             (self.secrets_dir / stale).unlink(missing_ok=True)
+
+
+def _shape(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    route = config.get("route") or {}
+    receivers = sorted(r.get("name", "") for r in config.get("receivers") or [])
+    order = [route.get("receiver", "")] + [
+        f"{r.get('receiver', '')}:{','.join(sorted(r.get('matchers') or []))}"
+        for r in route.get("routes") or []
+    ]
+    return receivers, order
 
 
 def create_channel(

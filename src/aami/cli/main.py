@@ -125,6 +125,79 @@ def seed(
             typer.echo(f"  + {name}")
 
 
+def _token_or_stack(token: str | None) -> str:
+    if token:
+        return token
+    local = Path(".aami-stack/admin-token")
+    if local.is_file():
+        return local.read_text().strip()
+    typer.echo("error: no token: pass --token or set AAMI_TOKEN", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def alerts(
+    server: Annotated[
+        str, typer.Option(envvar="AAMI_SERVER", help="AAMI server URL")
+    ] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"],
+            help="API token (default: the local stack's)",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[str | None, typer.Option(help="group id or name")] = None,
+    severity: Annotated[str | None, typer.Option(help="critical, warning or info")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+) -> None:
+    """Show the alerts Alertmanager holds: firing, silenced or inhibited."""
+    import json as json_module
+
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    params = {k: v for k, v in {"group_id": group, "severity": severity}.items() if v}
+    try:
+        response = httpx.get(
+            f"{server.rstrip('/')}/api/v1/alerts",
+            params=params,
+            timeout=30,
+            headers={"Authorization": f"Bearer {_token_or_stack(token)}"},
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach {server}: {type(exc).__name__}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        typer.echo(f"error: {response.status_code}: {detail}", err=True)
+        raise typer.Exit(1)
+    found = response.json()
+    if output == "json":
+        typer.echo(json_module.dumps(found, indent=2))
+        return
+    table = Table("alert", "severity", "group", "instance", "state", "since")
+    for alert in found:
+        labels = alert["labels"]
+        state = (
+            "silenced" if alert["silenced"] else "inhibited" if alert["inhibited"] else ("firing")
+        )
+        table.add_row(
+            labels.get("alertname", ""),
+            labels.get("severity", ""),
+            labels.get("group", ""),
+            labels.get("instance", ""),
+            state,
+            alert["starts_at"],
+        )
+    Console().print(table if found else "no alerts")
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="target revision")] = "head",
@@ -158,16 +231,30 @@ def stack_up(
     node_exporter_port: Annotated[
         int, typer.Option(envvar="AAMI_STACK_NODE_EXPORTER_PORT", help="node_exporter port")
     ] = 19100,
-    demo: Annotated[bool, typer.Option(help="load the demo group and target")] = True,
+    alertmanager_port: Annotated[
+        int, typer.Option(envvar="AAMI_STACK_ALERTMANAGER_PORT", help="Alertmanager port")
+    ] = 19093,
+    webhook_port: Annotated[
+        int, typer.Option(envvar="AAMI_STACK_WEBHOOK_PORT", help="local notification receiver")
+    ] = 19095,
+    demo: Annotated[
+        bool, typer.Option(help="load the demo groups, rules, mount check and agent")
+    ] = True,
 ) -> None:
-    """Run the server, Prometheus and node_exporter on loopback until Ctrl-C.
+    """Run the server, Prometheus, Alertmanager, node_exporter and the agent until Ctrl-C.
 
     Prometheus and node_exporter get ports next to, not on, their usual ones so that the
     services Debian's packages start do not collide with the stack.
     """
     from aami.stack.runner import StackError, StackPorts, run_stack
 
-    ports = StackPorts(server=port, prometheus=prometheus_port, node_exporter=node_exporter_port)
+    ports = StackPorts(
+        server=port,
+        prometheus=prometheus_port,
+        node_exporter=node_exporter_port,
+        alertmanager=alertmanager_port,
+        webhook=webhook_port,
+    )
     try:
         code = run_stack(state_dir.resolve(), ports=ports, demo=demo)
     except StackError as exc:

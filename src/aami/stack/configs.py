@@ -52,3 +52,29 @@ def write_yaml(path: Path, document: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def alertmanager_base_for_stack(shipped: dict[str, Any] | None, webhook_url: str) -> dict[str, Any]:
+    """The shipped Alertmanager config with every receiver delivering to the stack's local
+    webhook (``<webhook_url>/<receiver>``), so a person trying AAMI sees where alerts go."""
+    if shipped is None:
+        shipped = {
+            "route": {"receiver": "default", "group_by": ["alertname", "group_id"]},
+            "receivers": [{"name": "default"}],
+        }
+    config = dict(shipped)
+    config.pop("global", None)  # SMTP and Slack globals need secrets the stack does not have
+    config["receivers"] = [
+        {
+            "name": r["name"],
+            "webhook_configs": [
+                {"url": f"{webhook_url.rstrip('/')}/{r['name']}", "send_resolved": True}
+            ],
+        }
+        for r in shipped.get("receivers") or []
+    ]
+    route = dict(config.get("route") or {})
+    # Quick feedback on a laptop; production keeps the shipped timings.
+    route.update({"group_wait": "5s", "group_interval": "10s"})
+    config["route"] = route
+    return config

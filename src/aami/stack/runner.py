@@ -16,9 +16,13 @@ from types import FrameType
 from typing import IO
 
 import httpx
+import yaml
 
 from aami.auth.tokens import generate_token
-from aami.stack.configs import prometheus_config, write_yaml
+from aami.stack.configs import alertmanager_base_for_stack, prometheus_config, write_yaml
+from aami.stack.receiver import LocalReceiver
+
+_REPO = Path(__file__).resolve().parents[3]
 
 __all__ = ["StackError", "StackPorts", "run_stack"]
 
@@ -34,6 +38,8 @@ class StackPorts:
     server: int = 8080
     prometheus: int = 19090
     node_exporter: int = 19100
+    alertmanager: int = 19093
+    webhook: int = 19095
 
 
 @dataclass
@@ -112,19 +118,36 @@ class Stack:
         return token
 
     def prepare(self) -> str:
-        for port in (self.ports.server, self.ports.prometheus, self.ports.node_exporter):
+        ports = self.ports
+        for port in (
+            ports.server,
+            ports.prometheus,
+            ports.node_exporter,
+            ports.alertmanager,
+            ports.webhook,
+        ):
             if not _port_free(port):
                 raise StackError(
-                    f"port {port} on 127.0.0.1 is in use; choose another with "
-                    "--port / --prometheus-port / --node-exporter-port"
+                    f"port {port} on 127.0.0.1 is in use; choose others with --port, "
+                    "--prometheus-port, --node-exporter-port, --alertmanager-port, "
+                    "--webhook-port"
                 )
-        for sub in ("logs", "prometheus-data", "rules/generated", "rules/static", "textfile"):
+        for sub in (
+            "logs",
+            "prometheus-data",
+            "rules/generated",
+            "rules/static",
+            "textfile",
+            "alertmanager-data",
+            "alertmanager",
+            "agent-cache",
+        ):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         token = self._token()
-        shipped = Path(__file__).resolve().parents[3] / "deploy/prometheus/rules/system-alerts.yml"
-        if shipped.is_file():
-            shutil.copyfile(shipped, self.state_dir / "rules/static/system-alerts.yml")
-        server_url = f"http://127.0.0.1:{self.ports.server}"
+        shipped_rules = _REPO / "deploy/prometheus/rules/system-alerts.yml"
+        if shipped_rules.is_file():
+            shutil.copyfile(shipped_rules, self.state_dir / "rules/static/system-alerts.yml")
+        server_url = f"http://127.0.0.1:{ports.server}"
         write_yaml(
             self.state_dir / "prometheus.yml",
             prometheus_config(
@@ -134,16 +157,29 @@ class Stack:
                     str(self.state_dir / "rules/static/*.yml"),
                     str(self.state_dir / "rules/generated/*.yml"),
                 ],
+                alertmanagers=[f"127.0.0.1:{ports.alertmanager}"],
                 interval="5s",
                 sd_refresh="5s",
             ),
         )
+        shipped_am = _REPO / "deploy/alertmanager/alertmanager.yml"
+        base = alertmanager_base_for_stack(
+            yaml.safe_load(shipped_am.read_text()) if shipped_am.is_file() else None,
+            f"http://127.0.0.1:{ports.webhook}",
+        )
+        am_dir = self.state_dir / "alertmanager"
+        write_yaml(am_dir / "base.yml", base)
+        if not (am_dir / "alertmanager.yml").exists():
+            write_yaml(am_dir / "alertmanager.yml", base)
         env = {
             **os.environ,
             "AAMI_ADMIN_TOKEN": token,
             "AAMI_DATABASE_URL": f"sqlite:///{self.state_dir / 'aami.db'}",
-            "PROMETHEUS_URL": f"http://127.0.0.1:{self.ports.prometheus}",
+            "PROMETHEUS_URL": f"http://127.0.0.1:{ports.prometheus}",
             "PROMETHEUS_RULE_PATH": str(self.state_dir / "rules/generated"),
+            "ALERTMANAGER_URL": f"http://127.0.0.1:{ports.alertmanager}",
+            "AAMI_ALERTMANAGER_CONFIG_PATH": str(am_dir / "alertmanager.yml"),
+            "AAMI_ALERTMANAGER_BASE_CONFIG": str(am_dir / "base.yml"),
             "PYTHONUNBUFFERED": "1",
         }
         logs = self.state_dir / "logs"
@@ -158,7 +194,7 @@ class Stack:
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(self.ports.server),
+                    str(ports.server),
                 ],
                 env,
                 logs / "server.log",
@@ -167,11 +203,23 @@ class Stack:
                 "node_exporter",
                 [
                     _binary("prometheus-node-exporter"),
-                    f"--web.listen-address=127.0.0.1:{self.ports.node_exporter}",
+                    f"--web.listen-address=127.0.0.1:{ports.node_exporter}",
                     f"--collector.textfile.directory={self.state_dir / 'textfile'}",
                 ],
                 dict(os.environ),
                 logs / "node_exporter.log",
+            ),
+            Child(
+                "alertmanager",
+                [
+                    _binary("prometheus-alertmanager"),
+                    f"--config.file={am_dir / 'alertmanager.yml'}",
+                    f"--storage.path={self.state_dir / 'alertmanager-data'}",
+                    f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+                    "--cluster.listen-address=",
+                ],
+                dict(os.environ),
+                logs / "alertmanager.log",
             ),
             Child(
                 "prometheus",
@@ -179,14 +227,38 @@ class Stack:
                     _binary("prometheus"),
                     f"--config.file={self.state_dir / 'prometheus.yml'}",
                     f"--storage.tsdb.path={self.state_dir / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+                    f"--web.listen-address=127.0.0.1:{ports.prometheus}",
                     "--web.enable-lifecycle",
+                    "--rules.alert.resend-delay=5s",
                 ],
                 dict(os.environ),
                 logs / "prometheus.log",
             ),
         ]
         return token
+
+    def agent_child(self, config: Path) -> Child:
+        """The node agent for this machine, once it is registered."""
+        return Child(
+            "aami-agent",
+            [
+                sys.executable,
+                "-m",
+                "aami",
+                "agent",
+                "run",
+                "--config",
+                str(config),
+                "--textfile-dir",
+                str(self.state_dir / "textfile"),
+                "--cache-dir",
+                str(self.state_dir / "agent-cache"),
+                "--interval-seconds",
+                "15",
+            ],
+            dict(os.environ),
+            self.state_dir / "logs" / "agent.log",
+        )
 
     def start(self, child: Child) -> None:
         child.log = child.log_path.open("ab")
@@ -240,32 +312,127 @@ class Stack:
             time.sleep(0.5)
 
 
-def _load_demo(server_url: str, token: str, node_exporter_port: int) -> None:
+def _call(client: httpx.Client, method: str, path: str, body: object = None) -> object:
+    response = client.request(method, path, json=body)
+    if response.status_code not in (200, 201, 409):
+        raise StackError(f"loading the demo failed at {method} {path}: {response.text}")
+    return response.json() if response.content else None
+
+
+def _load_demo(stack: Stack, server_url: str, token: str) -> Path:
+    """The spec's groups, templates and mount check on this machine; returns the agent config.
+
+    The mount check watches a directory that is not a mount point, so within a minute
+    MountPointUnavailable fires and its notification reaches the local receiver.
+    """
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server_url, headers=headers, timeout=10) as client:
-        response = client.post(
-            "/api/v1/groups",
-            json={
-                "id": "demo",
-                "name": "demo",
-                "description": "this machine, scraped by the stack",
+    missing_mount = stack.state_dir / "demo-mount"
+    missing_mount.mkdir(exist_ok=True)
+    with httpx.Client(base_url=server_url, headers=headers, timeout=30) as client:
+        _call(client, "POST", "/api/v1/seed")
+        _call(client, "POST", "/api/v1/groups", {"id": "grp-123", "name": "production"})
+        _call(client, "POST", "/api/v1/groups", {"id": "grp-456", "name": "development"})
+        for group, cpu, disk, wait in (("grp-123", 80, 20, "5m"), ("grp-456", 95, 10, "10m")):
+            _call(
+                client,
+                "POST",
+                "/api/v1/alert-rules",
+                {
+                    "template_id": "HighCPUUsage",
+                    "group_id": group,
+                    "config": {"threshold": cpu, "for_duration": wait},
+                },
+            )
+            _call(
+                client,
+                "POST",
+                "/api/v1/alert-rules",
+                {
+                    "template_id": "HighDiskUsage",
+                    "group_id": group,
+                    "config": {"threshold": disk, "for_duration": wait},
+                },
+            )
+        _call(
+            client,
+            "POST",
+            "/api/v1/alert-rules",
+            {
+                "template_id": "MountPointUnavailable",
+                "group_id": "grp-123",
+                "config": {"for_duration": "10s"},
             },
         )
-        if response.status_code not in (201, 409):
-            raise StackError(f"loading demo group failed: {response.text}")
-        response = client.post(
-            "/api/v1/targets",
-            json={
-                "id": "local-node",
-                "hostname": "localhost",
-                "ip_address": "127.0.0.1",
-                "group_ids": ["demo"],
-                "labels": {"role": "demo"},
-                "exporters": [{"type": "node_exporter", "port": node_exporter_port}],
+        _call(
+            client,
+            "POST",
+            "/api/v1/script-policies",
+            {
+                "id": "demo-mount-check",
+                "template_id": "mount-check",
+                "scope": "group",
+                "group_id": "grp-123",
+                "config": {"paths": f"/proc,{missing_mount}"},
             },
         )
-        if response.status_code not in (201, 409):
-            raise StackError(f"loading demo target failed: {response.text}")
+        _call(
+            client,
+            "POST",
+            "/api/v1/notification-channels",
+            {
+                "name": "demo-webhook",
+                "type": "webhook",
+                "settings": {"url": f"http://127.0.0.1:{stack.ports.webhook}/production-team"},
+            },
+        )
+        _call(
+            client,
+            "POST",
+            "/api/v1/notification-routes",
+            {
+                "name": "production",
+                "matchers": [{"name": "group", "value": "production"}],
+                "receiver": "demo-webhook",
+                "continue": True,
+                "group_wait": "0s",
+            },
+        )
+        config = stack.state_dir / "agent.yaml"
+        if not config.exists():
+            bootstrap = client.post(
+                "/api/v1/bootstrap-tokens",
+                json={"name": f"stack-{int(time.time())}", "group_id": "grp-123", "max_uses": 1},
+            )
+            if bootstrap.status_code != 201:
+                raise StackError(f"creating a bootstrap token failed: {bootstrap.text}")
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "aami",
+                    "agent",
+                    "register",
+                    "--server",
+                    server_url,
+                    "--bootstrap-token",
+                    bootstrap.json()["token"],
+                    "--hostname",
+                    "localhost",
+                    "--ip-address",
+                    "127.0.0.1",
+                    "--node-exporter-port",
+                    str(stack.ports.node_exporter),
+                    "--config",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise StackError(f"registering the local agent failed: {result.stderr.strip()}")
+    return config
 
 
 def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
@@ -273,6 +440,7 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
     stack = Stack(state_dir, ports)
     state_dir.mkdir(parents=True, exist_ok=True)
     token = stack.prepare()
+    receiver = LocalReceiver(ports.webhook, state_dir / "notifications.jsonl")
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         stack.stopping = True
@@ -280,23 +448,41 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     server_url = f"http://127.0.0.1:{ports.server}"
+    receiver.start()
     try:
         for child in stack.children:
             stack.start(child)
-        _wait_http(f"{server_url}/health/ready", child=stack.children[0], timeout=60)
-        if demo:
-            _load_demo(server_url, token, ports.node_exporter)
+        by_name = {c.name: c for c in stack.children}
+        _wait_http(f"{server_url}/health/ready", child=by_name["aami-server"], timeout=60)
         _wait_http(
-            f"http://127.0.0.1:{ports.prometheus}/-/ready", child=stack.children[2], timeout=60
+            f"http://127.0.0.1:{ports.alertmanager}/-/ready",
+            child=by_name["alertmanager"],
+            timeout=60,
+        )
+        if demo:
+            agent = stack.agent_child(_load_demo(stack, server_url, token))
+            stack.children.append(agent)
+            stack.start(agent)
+        _wait_http(
+            f"http://127.0.0.1:{ports.prometheus}/-/ready", child=by_name["prometheus"], timeout=60
         )
         print(
             "AAMI stack is ready\n"
-            f"  server       {server_url}  (API docs: {server_url}/docs)\n"
-            f"  prometheus   http://127.0.0.1:{ports.prometheus}\n"
+            f"  server        {server_url}  (API docs: {server_url}/docs)\n"
+            f"  prometheus    http://127.0.0.1:{ports.prometheus}\n"
+            f"  alertmanager  http://127.0.0.1:{ports.alertmanager}\n"
             f"  node_exporter http://127.0.0.1:{ports.node_exporter}/metrics\n"
-            f"  admin token  {token}  (also in {state_dir / 'admin-token'})\n"
-            f"  state dir    {state_dir}  (logs in {state_dir / 'logs'})\n"
-            "Press Ctrl-C to stop.",
+            f"  notifications http://127.0.0.1:{ports.webhook} -> "
+            f"{state_dir / 'notifications.jsonl'} (and printed below)\n"
+            f"  admin token   {token}  (also in {state_dir / 'admin-token'})\n"
+            f"  state dir     {state_dir}  (logs in {state_dir / 'logs'})\n"
+            + (
+                "  demo: MountPointUnavailable_Production fires within a minute; see it with\n"
+                f"        .venv/bin/aami alerts --server {server_url}\n"
+                if demo
+                else ""
+            )
+            + "Press Ctrl-C to stop.",
             flush=True,
         )
         stack.supervise()
@@ -305,5 +491,6 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
         raise
     finally:
         stack.stop_all()
+        receiver.stop()
     print("AAMI stack stopped", flush=True)
     return 0
