@@ -12,6 +12,7 @@ import httpx
 import pytest
 import yaml
 
+from aami.stack.configs import alertmanager_base_for_stack
 from tests.support.ports import free_port
 from tests.support.processes import (
     Process,
@@ -20,7 +21,7 @@ from tests.support.processes import (
     node_exporter,
     prometheus,
 )
-from tests.support.prometheus_config import shipped_config_for_test
+from tests.support.prometheus_config import REPO, shipped_config_for_test
 from tests.support.webhook import WebhookReceiver
 
 TOKEN = "e2e-admin-token-0123456789"
@@ -78,19 +79,17 @@ class Stack:
         return {g["name"]: g["rules"] for g in response.json()["data"]["groups"]}
 
 
+SHIPPED_ALERTMANAGER = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
 def _alertmanager_config(webhook_url: str) -> dict[str, Any]:
-    return {
-        "route": {
-            "receiver": "webhook",
-            "group_by": ["alertname", "group_id"],
-            "group_wait": "0s",
-            "group_interval": "1s",
-            "repeat_interval": "1h",
-        },
-        "receivers": [
-            {"name": "webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
-        ],
-    }
+    """The shipped config; each receiver delivers to ``<webhook>/<receiver name>``."""
+    return alertmanager_base_for_stack(
+        yaml.safe_load(SHIPPED_ALERTMANAGER.read_text()),
+        webhook_url,
+        group_wait="0s",
+        group_interval="1s",
+    )
 
 
 def start_stack(
@@ -113,8 +112,11 @@ def start_stack(
     if with_alertmanager:
         webhook = WebhookReceiver().__enter__()
         am_port = free_port()
-        am_config = tmp / "alertmanager.yml"
-        am_config.write_text(yaml.safe_dump(_alertmanager_config(webhook.url())))
+        (tmp / "alertmanager").mkdir()
+        am_base = tmp / "alertmanager" / "base.yml"
+        am_base.write_text(yaml.safe_dump(_alertmanager_config(webhook.url(""))))
+        am_config = tmp / "alertmanager" / "alertmanager.yml"
+        am_config.write_text(am_base.read_text())
         processes.append(alertmanager(tmp, port=am_port, config=am_config))
         alertmanager_url = f"http://127.0.0.1:{am_port}"
     exporters = []
@@ -143,6 +145,15 @@ def start_stack(
             "PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
             "ALERTMANAGER_URL": alertmanager_url or "http://127.0.0.1:1",
             "PROMETHEUS_RELOAD_TIMEOUT": "3s",
+            "AAMI_SILENCE_WATCH_INTERVAL": "1",
+            **(
+                {
+                    "AAMI_ALERTMANAGER_CONFIG_PATH": str(tmp / "alertmanager" / "alertmanager.yml"),
+                    "AAMI_ALERTMANAGER_BASE_CONFIG": str(tmp / "alertmanager" / "base.yml"),
+                }
+                if with_alertmanager
+                else {}
+            ),
             **(server_env or {}),
         },
     )

@@ -54,7 +54,13 @@ def write_yaml(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
-def alertmanager_base_for_stack(shipped: dict[str, Any] | None, webhook_url: str) -> dict[str, Any]:
+def alertmanager_base_for_stack(
+    shipped: dict[str, Any] | None,
+    webhook_url: str,
+    *,
+    group_wait: str = "5s",
+    group_interval: str = "10s",
+) -> dict[str, Any]:
     """The shipped Alertmanager config with every receiver delivering to the stack's local
     webhook (``<webhook_url>/<receiver>``), so a person trying AAMI sees where alerts go."""
     if shipped is None:
@@ -75,6 +81,6 @@ def alertmanager_base_for_stack(shipped: dict[str, Any] | None, webhook_url: str
     ]
     route = dict(config.get("route") or {})
     # Quick feedback on a laptop; production keeps the shipped timings.
-    route.update({"group_wait": "5s", "group_interval": "10s"})
+    route.update({"group_wait": group_wait, "group_interval": group_interval})
     config["route"] = route
     return config
