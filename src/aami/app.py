@@ -41,6 +41,7 @@ from aami.prometheus.sd import SdCache
 from aami.registration.endpoints import register_router, tokens_router
 from aami.targets.endpoints import exporters_router
 from aami.targets.endpoints import router as targets_router
+from aami.web.routes import install as install_web_ui
 
 __all__ = ["create_app"]
 
@@ -128,6 +129,8 @@ def create_app(
     ):
         api.include_router(router)
     app.include_router(api)
+
+    install_web_ui(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -196,25 +196,26 @@ def test_group_rule_inhibits_the_global_duplicate(alert_stack: Stack) -> None:
             "/api/v1/alert-templates",
             json=_template("GPUWarm", "warning", "aami_test_gpu_temperature > {{.threshold}}"),
         )
-        assert (
-            api.post(
-                "/api/v1/alert-rules", json={"template_id": "GPUWarm", "config": {"threshold": 50}}
-            ).status_code
-            == 201
+        # The group alert fires first: Alertmanager must know an inhibition's source before
+        # the alert it mutes arrives, or that one notification can slip through.
+        group_rule = api.post(
+            "/api/v1/alert-rules",
+            json={"template_id": "GPUWarm", "group_id": "production", "config": {"threshold": 60}},
         )
-        assert (
-            api.post(
-                "/api/v1/alert-rules",
-                json={
-                    "template_id": "GPUWarm",
-                    "group_id": "production",
-                    "config": {"threshold": 60},
-                },
-            ).status_code
-            == 201
-        )
-
+        assert group_rule.status_code == 201
         hook.wait_for_alert(alertname="GPUWarm_Production", instance="node-a")
+        global_rule = api.post(
+            "/api/v1/alert-rules", json={"template_id": "GPUWarm", "config": {"threshold": 50}}
+        )
+        assert global_rule.status_code == 201
+        wait_for(
+            lambda: any(
+                r["name"] == "GPUWarm" and r["state"] == "firing"
+                for r in stack.loaded_rules().get("aami-global", [])
+            ),
+            timeout=30,
+            what="the global rule firing in Prometheus",
+        )
         inhibited = wait_for(
             lambda: [
                 a for a in _alerts(api, state="inhibited") if a["labels"]["alertname"] == "GPUWarm"

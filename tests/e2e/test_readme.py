@@ -97,7 +97,7 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         def demo_target_up() -> bool:
             result = httpx.get(
                 f"{prometheus}/api/v1/query",
-                params={"query": 'up{job="node-exporter",group_id="demo"} == 1'},
+                params={"query": 'up{job="node-exporter",group_id="grp-123"} == 1'},
                 timeout=5,
             ).json()["data"]["result"]
             return len(result) == 1
@@ -107,10 +107,11 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         groups = httpx.get(
             f"{server}/api/v1/groups", headers={"Authorization": f"Bearer {token.group(1)}"}
         ).json()
-        assert [g["id"] for g in groups["data"]] == ["demo"]
+        assert [g["id"] for g in groups["data"]] == ["grp-123", "grp-456"]
 
         children = _descendants(make.pid)
-        assert len(children) >= 4  # aami stack, server, prometheus, node_exporter
+        # make, aami stack, server, node_exporter, alertmanager, prometheus, agent
+        assert len(children) >= 6
         os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         make.wait(timeout=30)
         assert "AAMI stack stopped" in log.read_text()

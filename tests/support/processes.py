@@ -105,6 +105,9 @@ def node_exporter(tmp: Path, *, port: int, textfile_dir: Path) -> Process:
 
 
 def prometheus(tmp: Path, *, port: int, config: Path) -> Process:
+    """A real Prometheus. After a reload its notifier takes about 5 s to find Alertmanager
+    again; a firing alert stays valid in Alertmanager for 4 x the resend delay, so 3 s
+    keeps alerts from flapping across reloads while still re-sending quickly."""
     (tmp / "prometheus-data").mkdir(exist_ok=True)
     return Process(
         "prometheus",
@@ -114,7 +117,7 @@ def prometheus(tmp: Path, *, port: int, config: Path) -> Process:
             f"--storage.tsdb.path={tmp / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-lifecycle",
-            "--rules.alert.resend-delay=1s",
+            "--rules.alert.resend-delay=3s",
         ],
         tmp / "prometheus.log",
     )

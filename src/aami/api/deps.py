@@ -26,7 +26,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; the request commits, services only flush."""
+    """One session per request; it commits before the response is sent (so a client that
+    reads right after a write sees it), services only flush."""
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
@@ -71,7 +72,7 @@ def principal_from_database(app: Any, session: Session, token: str) -> Principal
 def get_principal(
     request: Request,
     token: Annotated[str, Depends(bearer_token)],
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
 ) -> Principal:
     """Authenticate the request: the admin token, or a node token (reads its own checks)."""
     return principal_from_memory(request.app, token) or principal_from_database(
@@ -93,7 +94,7 @@ def get_page(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 BearerDep = Annotated[str, Depends(bearer_token)]

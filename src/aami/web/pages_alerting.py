@@ -1,0 +1,673 @@
+"""Alert templates (with the live preview) and the per-group alert rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from aami.alerts import service as alerts
+from aami.alerts.models import AlertRule, AlertTemplate
+from aami.alerts.rendering import (
+    FOR_KEY,
+    SEVERITIES,
+    SEVERITY_KEY,
+    GroupRef,
+    RenderError,
+    TemplateSpec,
+    placeholders,
+    render_rule,
+    validate_template,
+)
+from aami.alerts.schemas import (
+    AlertRuleCreate,
+    AlertRuleUpdate,
+    AlertTemplateCreate,
+    AlertTemplateUpdate,
+)
+from aami.groups import service as groups
+from aami.groups.models import Group
+from aami.web.common import (
+    ACTOR,
+    PREFIX,
+    DbDep,
+    FormDep,
+    LoginDep,
+    UiRoute,
+    attempt,
+    done,
+    page,
+    redirect,
+    safe_next,
+)
+from aami.web.forms import (
+    Errors,
+    FieldError,
+    FormData,
+    format_kv,
+    parse_json_object,
+    parse_kv,
+    parse_scalar,
+    validation_errors,
+)
+from aami.web.paging import PAGE_SIZE, Pager, contains, filtered, page_number
+from aami.web.prometheus import matches
+
+router = APIRouter(route_class=UiRoute)
+
+TEMPLATE_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "query_template",
+    "default_config",
+    "severity",
+    "for_duration",
+    "labels",
+    "annotations",
+)
+BUILTIN_KEYS = frozenset({"group_id", "group", FOR_KEY, SEVERITY_KEY})
+
+
+def _all_groups(session: Session) -> list[Group]:
+    rows, _ = groups.list_groups(session, limit=1000)
+    return list(rows)
+
+
+# ---- templates -------------------------------------------------------------------------
+
+
+def _template_values(template: AlertTemplate | None) -> dict[str, str]:
+    if template is None:
+        return {
+            "id": "",
+            "name": "",
+            "description": "",
+            "query_template": "",
+            "default_config": "{}",
+            "severity": "warning",
+            "for_duration": "5m",
+            "labels": "",
+            "annotations": "",
+        }
+    return {
+        "id": template.id,
+        "name": template.name,
+        "description": template.description,
+        "query_template": template.query_template,
+        "default_config": json.dumps(template.default_config, indent=2),
+        "severity": template.severity,
+        "for_duration": template.for_duration,
+        "labels": format_kv(template.labels),
+        "annotations": format_kv(template.annotations),
+    }
+
+
+def _read_template(form: FormData) -> tuple[dict[str, str], dict[str, Any], Errors]:
+    values = {name: form.get(name) for name in TEMPLATE_FIELDS}
+    errors: Errors = {}
+    data: dict[str, Any] = {
+        "name": form.text("name"),
+        "description": form.text("description"),
+        "query_template": form.get("query_template").strip(),
+        "severity": form.text("severity") or "warning",
+        "for_duration": form.text("for_duration") or "5m",
+    }
+    if form.text("id"):
+        data["id"] = form.text("id")
+    for name, parse in (
+        ("default_config", parse_json_object),
+        ("labels", parse_kv),
+        ("annotations", parse_kv),
+    ):
+        try:
+            data[name] = parse(form.get(name), name)
+        except FieldError as exc:
+            errors[exc.field] = exc.message
+    return values, data, errors
+
+
+def build_preview(request: Request, session: Session, form: FormData) -> dict[str, Any]:
+    """Render the template being edited for one group, and ask Prometheus what it matches.
+
+    ``valid`` is whether the template would be accepted as it stands (the check run when
+    it is saved); ``rule`` is the rule it renders for the chosen group (or globally).
+    """
+    result: dict[str, Any] = {
+        "valid": False,
+        "error": None,
+        "note": None,
+        "rule": None,
+        "yaml": None,
+        "scope": "global",
+        "matches": None,
+    }
+    _values, data, errors = _read_template(form)
+    if not data["query_template"]:
+        result["error"] = "query_template: type a PromQL query"
+        return result
+    if not data["name"]:
+        data["name"] = "Preview"
+    if errors:
+        result["error"] = "; ".join(f"{field}: {message}" for field, message in errors.items())
+        return result
+    try:
+        model = AlertTemplateCreate.model_validate({k: v for k, v in data.items() if k != "id"})
+    except ValidationError as exc:
+        messages = validation_errors(exc, TEMPLATE_FIELDS)
+        result["error"] = "; ".join(f"{k}: {v}" if k else v for k, v in messages.items())
+        return result
+    spec = TemplateSpec(
+        name=model.name,
+        query_template=model.query_template,
+        default_config=model.default_config,
+        severity=model.severity,
+        for_duration=model.for_duration,
+        labels=model.labels,
+        annotations=model.annotations,
+    )
+    group_ref = form.text("preview_group")
+    group = groups.get(session, ref=group_ref) if group_ref else None
+    if group_ref and group is None:
+        result["error"] = f"preview group {group_ref!r} does not exist"
+        return result
+    target = GroupRef(group.id, group.name) if group else None
+    result["scope"] = f"group {group.name}" if group else "global"
+    try:
+        validate_template(spec)
+    except RenderError as exc:
+        result["error"] = str(exc)
+        return result
+    result["valid"] = True
+    try:
+        rule = render_rule(spec, {}, target)
+    except RenderError as exc:
+        if "missing config key" not in str(exc):
+            result["error"] = str(exc)
+            return result
+        # Valid as a template: each rule must then set the key. Show sample values.
+        result["note"] = f"{exc}. Shown with sample values; Prometheus was not asked."
+        try:
+            rule = render_rule(spec, {}, target, sample=True)
+        except RenderError as sample_exc:
+            result["error"] = str(sample_exc)
+            return result
+        result["rule"] = rule
+        result["yaml"] = yaml.safe_dump(rule, sort_keys=False, allow_unicode=True)
+        return result
+    result["rule"] = rule
+    result["yaml"] = yaml.safe_dump(rule, sort_keys=False, allow_unicode=True)
+    result["matches"] = matches(request, rule["expr"]).as_dict()
+    return result
+
+
+@router.post("/preview")
+def preview(request: Request, form: FormDep, session: DbDep) -> JSONResponse:
+    """The live preview of the template editor (JSON for its fetch)."""
+    return JSONResponse(build_preview(request, session, form))
+
+
+@router.get("/alert-templates")
+def template_list(request: Request, _: LoginDep, session: DbDep, q: str = "") -> Response:
+    number, q = page_number(request), q.strip()
+    offset = (number - 1) * PAGE_SIZE
+    if q:
+        rows, total = filtered(
+            lambda off, lim: alerts.list_templates(session, offset=off, limit=lim),
+            lambda t: contains(q, t.id, t.name, t.description, t.query_template, t.labels),
+            offset=offset,
+            limit=PAGE_SIZE,
+        )
+    else:
+        found, total = alerts.list_templates(session, offset=offset, limit=PAGE_SIZE)
+        rows = list(found)
+    return page(
+        request,
+        "alert_templates/list.html",
+        nav="alert-templates",
+        title="Alert templates",
+        templates=rows,
+        q=q,
+        pager=Pager(request, number, total),
+    )
+
+
+def _template_form(
+    request: Request,
+    session: Session,
+    *,
+    template: AlertTemplate | None,
+    values: dict[str, str],
+    errors: Errors,
+    preview: dict[str, Any] | None = None,
+    preview_group: str | None = None,
+    delete_error: str = "",
+    status_code: int = 200,
+) -> Response:
+    all_groups = _all_groups(session)
+    if preview_group is None:
+        preview_group = all_groups[0].id if all_groups else ""
+    rules = []
+    if template is not None:
+        found, _ = alerts.list_rules(session, template=template.id, limit=200)
+        rules = [alerts.read_rule(r) for r in found]
+    return page(
+        request,
+        "alert_templates/form.html",
+        status_code=status_code,
+        nav="alert-templates",
+        title=f"Alert template {template.name}" if template else "New alert template",
+        template=template,
+        values=values,
+        errors=errors,
+        severities=SEVERITIES,
+        groups=all_groups,
+        preview=preview,
+        preview_group=preview_group,
+        rules=rules,
+        delete_error=delete_error,
+    )
+
+
+@router.get("/alert-templates/new")
+def template_new(request: Request, _: LoginDep, session: DbDep) -> Response:
+    return _template_form(request, session, template=None, values=_template_values(None), errors={})
+
+
+@router.post("/alert-templates/new")
+def template_create(request: Request, form: FormDep, session: DbDep) -> Response:
+    """Save a new template, or (action=preview) only show what it renders."""
+    values, data, errors = _read_template(form)
+    if form.text("action") == "preview":
+        return _template_form(
+            request,
+            session,
+            template=None,
+            values=values,
+            errors={},
+            preview=build_preview(request, session, form),
+            preview_group=form.text("preview_group"),
+        )
+    status = 422
+    if not errors:
+        template, errors, status = attempt(
+            session,
+            lambda: alerts.create_template(
+                session, actor=ACTOR, data=AlertTemplateCreate.model_validate(data)
+            ),
+            TEMPLATE_FIELDS,
+        )
+        if template is not None:
+            return redirect(f"{PREFIX}/alert-templates/{template.id}", "created")
+    return _template_form(
+        request,
+        session,
+        template=None,
+        values=values,
+        errors=errors,
+        preview_group=form.text("preview_group"),
+        status_code=status,
+    )
+
+
+@router.get("/alert-templates/{ref}")
+def template_detail(request: Request, ref: str, _: LoginDep, session: DbDep) -> Response:
+    template = alerts.get_template_or_raise(session, ref=ref)
+    return _template_form(
+        request, session, template=template, values=_template_values(template), errors={}
+    )
+
+
+@router.post("/alert-templates/{ref}")
+def template_update(request: Request, ref: str, form: FormDep, session: DbDep) -> Response:
+    template = alerts.get_template_or_raise(session, ref=ref)
+    values, data, errors = _read_template(form)
+    values["id"] = template.id
+    if form.text("action") == "preview":
+        return _template_form(
+            request,
+            session,
+            template=template,
+            values=values,
+            errors={},
+            preview=build_preview(request, session, form),
+            preview_group=form.text("preview_group"),
+        )
+    data.pop("id", None)
+    status = 422
+    if not errors:
+        updated, errors, status = attempt(
+            session,
+            lambda: alerts.update_template(
+                session,
+                actor=ACTOR,
+                template=template,
+                data=AlertTemplateUpdate.model_validate(data),
+            ),
+            TEMPLATE_FIELDS,
+        )
+        if updated is not None:
+            return redirect(f"{PREFIX}/alert-templates/{updated.id}", "saved")
+    return _template_form(
+        request,
+        session,
+        template=template,
+        values=values,
+        errors=errors,
+        preview_group=form.text("preview_group"),
+        status_code=status,
+    )
+
+
+@router.post("/alert-templates/{ref}/delete")
+def template_delete(request: Request, ref: str, _: FormDep, session: DbDep) -> Response:
+    template = alerts.get_template_or_raise(session, ref=ref)
+    _done, errors, status = attempt(
+        session,
+        done(lambda: alerts.delete_template(session, actor=ACTOR, template=template)),
+        (),
+    )
+    if errors:
+        return _template_form(
+            request,
+            session,
+            template=template,
+            values=_template_values(template),
+            errors={},
+            delete_error=errors[""],
+            status_code=status,
+        )
+    return redirect(f"{PREFIX}/alert-templates", "deleted")
+
+
+# ---- rules -----------------------------------------------------------------------------
+
+
+def config_keys(template: AlertTemplate) -> list[str]:
+    """The keys a rule of this template may set: its defaults, then its placeholders."""
+    keys = [key for key in template.default_config if key not in BUILTIN_KEYS]
+    texts = [template.query_template, *template.labels.values(), *template.annotations.values()]
+    for text in texts:
+        for key in placeholders(text):
+            if key not in keys and key not in BUILTIN_KEYS:
+                keys.append(key)
+    return keys
+
+
+def _rule_fields(keys: list[str]) -> tuple[str, ...]:
+    return (
+        "template_id",
+        "group_id",
+        "enabled",
+        "labels",
+        "annotations",
+        "config",
+        "extra_config",
+        FOR_KEY,
+        SEVERITY_KEY,
+        *(f"config.{key}" for key in keys),
+    )
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _rule_values(
+    template: AlertTemplate, rule: AlertRule | None, group: str = ""
+) -> dict[str, str]:
+    keys = config_keys(template)
+    config = dict(rule.config) if rule else {}
+    values = {
+        "template_id": template.id,
+        "group_id": (rule.group_id or "") if rule else group,
+        "enabled": "on" if (rule is None or rule.enabled) else "",
+        "labels": format_kv(rule.labels) if rule else "",
+        "annotations": format_kv(rule.annotations) if rule else "",
+        FOR_KEY: _scalar_text(config.pop(FOR_KEY, "")),
+        SEVERITY_KEY: _scalar_text(config.pop(SEVERITY_KEY, "")),
+    }
+    for key in keys:
+        values[f"config.{key}"] = _scalar_text(config.pop(key, ""))
+    values["extra_config"] = json.dumps(config, indent=2) if config else ""
+    return values
+
+
+def _read_rule(
+    form: FormData, template: AlertTemplate
+) -> tuple[dict[str, str], dict[str, Any], Errors]:
+    keys = config_keys(template)
+    fields = _rule_fields(keys)
+    values = {name: form.get(name) for name in fields if form.has(name)}
+    values["template_id"] = template.id
+    values["enabled"] = "on" if form.has("enabled") else ""
+    errors: Errors = {}
+    config: dict[str, Any] = {}
+    for key in keys:
+        text = form.text(f"config.{key}")
+        if text:
+            config[key] = parse_scalar(text, template.default_config.get(key))
+    for key in (FOR_KEY, SEVERITY_KEY):
+        if form.text(key):
+            config[key] = form.text(key)
+    try:
+        extra = parse_json_object(form.get("extra_config"), "extra_config")
+    except FieldError as exc:
+        errors[exc.field] = exc.message
+        extra = {}
+    clash = sorted(set(extra) & set(config))
+    if clash:
+        errors["extra_config"] = f"{clash[0]!r} is set above already"
+    config.update(extra)
+    data: dict[str, Any] = {
+        "template_id": template.id,
+        "group_id": form.text("group_id") or None,
+        "config": config,
+        "enabled": form.has("enabled"),
+    }
+    for name in ("labels", "annotations"):
+        try:
+            data[name] = parse_kv(form.get(name), name)
+        except FieldError as exc:
+            errors[exc.field] = exc.message
+    return values, data, errors
+
+
+@router.get("/rules")
+def rule_list(
+    request: Request,
+    _: LoginDep,
+    session: DbDep,
+    group: str = "",
+    template: str = "",
+) -> Response:
+    """Alert rules, by group (``global`` for the rules that apply to every node)."""
+    number = page_number(request)
+    found, total = alerts.list_rules(
+        session,
+        group=None if group in ("", "global") else group,
+        scope="global" if group == "global" else None,
+        template=template or None,
+        offset=(number - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    templates, _total = alerts.list_templates(session, limit=1000)
+    return page(
+        request,
+        "rules/list.html",
+        nav="rules",
+        title="Alert rules",
+        rules=[alerts.read_rule(r) for r in found],
+        group=group,
+        template=template,
+        groups=_all_groups(session),
+        templates=templates,
+        pager=Pager(request, number, total),
+    )
+
+
+def _rule_form(
+    request: Request,
+    session: Session,
+    *,
+    template: AlertTemplate,
+    rule: AlertRule | None,
+    values: dict[str, str],
+    errors: Errors,
+    delete_error: str = "",
+    status_code: int = 200,
+) -> Response:
+    return page(
+        request,
+        "rules/form.html",
+        status_code=status_code,
+        nav="rules",
+        title=f"Alert rule {rule.id}" if rule else f"New rule from {template.name}",
+        template=template,
+        rule=rule,
+        read=alerts.read_rule(rule) if rule else None,
+        keys=config_keys(template),
+        values=values,
+        errors=errors,
+        severities=SEVERITIES,
+        groups=_all_groups(session),
+        delete_error=delete_error,
+        for_key=FOR_KEY,
+        severity_key=SEVERITY_KEY,
+    )
+
+
+@router.get("/rules/new")
+def rule_new(
+    request: Request, _: LoginDep, session: DbDep, template: str = "", group: str = ""
+) -> Response:
+    """Choose a template, then fill in the rule's config for it."""
+    found = alerts.get_template_or_raise(session, ref=template) if template else None
+    if found is None:
+        templates, _total = alerts.list_templates(session, limit=1000)
+        return page(
+            request,
+            "rules/choose.html",
+            nav="rules",
+            title="New alert rule",
+            templates=templates,
+            groups=_all_groups(session),
+            group=group,
+        )
+    return _rule_form(
+        request,
+        session,
+        template=found,
+        rule=None,
+        values=_rule_values(found, None, group),
+        errors={},
+    )
+
+
+@router.post("/rules/new")
+def rule_create(request: Request, form: FormDep, session: DbDep) -> Response:
+    """Create a rule; the service renders and parses it first and explains a refusal."""
+    template = alerts.get_template_or_raise(session, ref=form.text("template_id"))
+    values, data, errors = _read_rule(form, template)
+    status = 422
+    if not errors:
+        rule, errors, status = attempt(
+            session,
+            lambda: alerts.create_rule(
+                session, actor=ACTOR, data=AlertRuleCreate.model_validate(data)
+            ),
+            _rule_fields(config_keys(template)),
+        )
+        if rule is not None:
+            return redirect(f"{PREFIX}/rules/{rule.id}", "created")
+    return _rule_form(
+        request,
+        session,
+        template=template,
+        rule=None,
+        values=values,
+        errors=errors,
+        status_code=status,
+    )
+
+
+@router.get("/rules/{rule_id}")
+def rule_detail(request: Request, rule_id: str, _: LoginDep, session: DbDep) -> Response:
+    rule = alerts.get_rule_or_raise(session, rule_id=rule_id)
+    return _rule_form(
+        request,
+        session,
+        template=rule.template,
+        rule=rule,
+        values=_rule_values(rule.template, rule),
+        errors={},
+    )
+
+
+@router.post("/rules/{rule_id}")
+def rule_update(request: Request, rule_id: str, form: FormDep, session: DbDep) -> Response:
+    rule = alerts.get_rule_or_raise(session, rule_id=rule_id)
+    template = rule.template
+    values, data, errors = _read_rule(form, template)
+    data.pop("template_id")
+    status = 422
+    if not errors:
+        updated, errors, status = attempt(
+            session,
+            lambda: alerts.update_rule(
+                session, actor=ACTOR, rule=rule, data=AlertRuleUpdate.model_validate(data)
+            ),
+            _rule_fields(config_keys(template)),
+        )
+        if updated is not None:
+            return redirect(f"{PREFIX}/rules/{updated.id}", "saved")
+    return _rule_form(
+        request,
+        session,
+        template=template,
+        rule=rule,
+        values=values,
+        errors=errors,
+        status_code=status,
+    )
+
+
+def _back(form: FormData, default: str) -> str:
+    nxt = form.text("next")
+    return safe_next(nxt) if nxt else default
+
+
+@router.post("/rules/{rule_id}/enable")
+def rule_enable(request: Request, rule_id: str, form: FormDep, session: DbDep) -> Response:
+    return _set_enabled(session, rule_id, form, enabled=True)
+
+
+@router.post("/rules/{rule_id}/disable")
+def rule_disable(request: Request, rule_id: str, form: FormDep, session: DbDep) -> Response:
+    return _set_enabled(session, rule_id, form, enabled=False)
+
+
+def _set_enabled(session: Session, rule_id: str, form: FormData, *, enabled: bool) -> Response:
+    rule = alerts.get_rule_or_raise(session, rule_id=rule_id)
+    # A refusal propagates: the session rolls back and the error is shown as a page.
+    alerts.update_rule(session, actor=ACTOR, rule=rule, data=AlertRuleUpdate(enabled=enabled))
+    return redirect(_back(form, f"{PREFIX}/rules/{rule_id}"), "enabled" if enabled else "disabled")
+
+
+@router.post("/rules/{rule_id}/delete")
+def rule_delete(request: Request, rule_id: str, form: FormDep, session: DbDep) -> Response:
+    rule = alerts.get_rule_or_raise(session, rule_id=rule_id)
+    group_id = rule.group_id
+    alerts.delete_rule(session, actor=ACTOR, rule=rule)
+    default = f"{PREFIX}/rules?group={group_id or 'global'}"
+    nxt = form.text("next")
+    if nxt.startswith(f"{PREFIX}/rules/{rule_id}"):
+        nxt = ""
+    return redirect(safe_next(nxt) if nxt else default, "deleted")

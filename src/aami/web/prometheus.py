@@ -1,0 +1,93 @@
+"""What the UI asks the real Prometheus: which targets are up, what an expression matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from aami.prometheus.client import PrometheusClient, PrometheusError
+
+__all__ = ["Matches", "TargetHealth", "matches", "target_health"]
+
+SHOWN = 20
+
+
+def _client(request: Request) -> PrometheusClient:
+    client: PrometheusClient = request.app.state.publisher.client
+    return client
+
+
+def _query(request: Request, expr: str) -> tuple[list[dict[str, Any]] | None, str | None]:
+    client = _client(request)
+    try:
+        result = client.query(expr)
+    except PrometheusError as exc:
+        return None, f"Prometheus unreachable: {exc}"
+    except (ValueError, KeyError, TypeError) as exc:  # not Prometheus's JSON at that address
+        return None, f"Prometheus unreachable: {client.base_url} answered {type(exc).__name__}"
+    # A scalar or string result is a pair, not a list of series.
+    return [item for item in result if isinstance(item, dict)], None
+
+
+@dataclass
+class TargetHealth:
+    url: str
+    error: str | None = None
+    up: int = 0
+    down: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None
+
+
+def target_health(request: Request) -> TargetHealth:
+    """``up`` from Prometheus: how many scrape targets answer, and which do not."""
+    health = TargetHealth(_client(request).base_url)
+    series, health.error = _query(request, "up")
+    for item in series or []:
+        labels = item.get("metric", {})
+        value = (item.get("value") or [None, "0"])[1]
+        if value == "1":
+            health.up += 1
+        else:
+            health.down.append(
+                {
+                    "instance": labels.get("instance", ""),
+                    "job": labels.get("job", ""),
+                    "group": labels.get("group", ""),
+                }
+            )
+    health.down.sort(key=lambda d: (d["job"], d["instance"]))
+    return health
+
+
+@dataclass
+class Matches:
+    error: str | None = None
+    count: int = 0
+    series: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "count": self.count, "series": self.series}
+
+
+def matches(request: Request, expr: str) -> Matches:
+    """The series an alert expression returns now: the ones that would be pending or firing."""
+    found = Matches()
+    series, found.error = _query(request, expr)
+    found.count = len(series or [])
+    for item in (series or [])[:SHOWN]:
+        labels = item.get("metric", {})
+        found.series.append(
+            {
+                "instance": labels.get("instance", ""),
+                "labels": ", ".join(
+                    f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("instance",)
+                ),
+                "value": str((item.get("value") or [None, ""])[1]),
+            }
+        )
+    return found

@@ -1,0 +1,208 @@
+"""Alerts and silences pages over the real Alertmanager service, with an in-memory
+Alertmanager API v2 behind the client (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from aami.alertmanager.client import AlertmanagerClient
+from tests.web.conftest import Ui
+
+NOW = "2026-01-01T00:00:00Z"
+
+
+class FakeAlertmanager:
+    """Just enough of /api/v2 for alerts and silences; records what it was sent."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self.silences: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.expired: list[str] = []
+
+    def fire(self, **labels: str) -> None:
+        self.alerts.append(
+            {
+                "fingerprint": f"fp{len(self.alerts)}",
+                "labels": labels,
+                "annotations": {"summary": f"{labels['alertname']} on {labels.get('instance')}"},
+                "startsAt": NOW,
+                "endsAt": "2026-01-01T01:00:00Z",
+                "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+                "receivers": [{"name": "default"}],
+            }
+        )
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v2/alerts" and request.method == "GET":
+            wanted = [
+                re.match(r'^(\w+)="(.*)"$', f).groups()  # type: ignore[union-attr]
+                for f in request.url.params.get_list("filter")
+            ]
+            found = [a for a in self.alerts if all(a["labels"].get(k) == v for k, v in wanted)]
+            return httpx.Response(200, json=found)
+        if path == "/api/v2/silences" and request.method == "GET":
+            return httpx.Response(200, json=list(self.silences.values()))
+        if path == "/api/v2/silences" and request.method == "POST":
+            body = json.loads(request.content)
+            silence_id = f"sil-{len(self.silences) + 1}"
+            self.created.append(body)
+            self.silences[silence_id] = {
+                **body,
+                "id": silence_id,
+                "status": {"state": "active"},
+                "updatedAt": NOW,
+            }
+            return httpx.Response(200, json={"silenceID": silence_id})
+        if path.startswith("/api/v2/silence/"):
+            silence_id = path.rsplit("/", 1)[1]
+            if silence_id not in self.silences:
+                return httpx.Response(404, json={"message": "not found"})
+            if request.method == "DELETE":
+                self.expired.append(silence_id)
+                self.silences[silence_id]["status"] = {"state": "expired"}
+            return httpx.Response(200, json=self.silences[silence_id])
+        return httpx.Response(404, text=f"no fake for {request.method} {path}")
+
+
+@pytest.fixture
+def fake(ui_app: FastAPI, ui: Ui) -> FakeAlertmanager:
+    am = FakeAlertmanager()
+    ui_app.state.alertmanager = AlertmanagerClient(
+        "http://alertmanager.test", transport=httpx.MockTransport(am.handle)
+    )
+    for name, group in (("prod", "production"), ("dev", "development")):
+        assert ui.post("/ui/groups/new", {"id": name, "name": group}).status_code == 303
+    for host, group in (("gpu-node-01", "prod"), ("gpu-node-02", "dev")):
+        response = ui.post(
+            "/ui/targets/new",
+            {"hostname": host, "ip_address": "10.0.0.1", "group_ids": group, "status": "active"},
+        )
+        assert response.status_code == 303
+    am.fire(
+        alertname="GPUHot_Production",
+        severity="critical",
+        instance="gpu-node-01",
+        group="production",
+        group_id="prod",
+    )
+    am.fire(
+        alertname="DiskLow_Development",
+        severity="warning",
+        instance="gpu-node-02",
+        group="development",
+        group_id="dev",
+    )
+    return am
+
+
+def test_dashboard_counts_firing_alerts(ui: Ui, fake: FakeAlertmanager) -> None:
+    page = ui.get("/ui/").text
+    assert "Alertmanager reachable" in page
+    assert "2 firing" in page
+    assert re.search(r"sev-critical\">critical</span> 1", page)
+    assert re.search(r"production</a>: 1", page)
+
+
+def test_alerts_list_and_filters(ui: Ui, fake: FakeAlertmanager) -> None:
+    page = ui.get("/ui/alerts").text
+    assert "GPUHot_Production" in page
+    assert "DiskLow_Development" in page
+    critical = ui.get("/ui/alerts?severity=critical").text
+    assert "GPUHot_Production" in critical
+    assert "DiskLow_Development" not in critical
+    by_name = ui.get("/ui/alerts?group=development").text  # a group's name is accepted
+    assert "DiskLow_Development" in by_name
+    assert "GPUHot_Production" not in by_name
+    target_page = ui.get("/ui/targets/gpu-node-01").text
+    assert "GPUHot_Production" in target_page
+    assert "DiskLow_Development" not in target_page
+
+
+def test_silence_a_target_from_an_alert_row(ui: Ui, fake: FakeAlertmanager) -> None:
+    response = ui.post(
+        "/ui/silences",
+        {
+            "from": "alerts",
+            "kind": "target",
+            "target_value": "gpu-node-01",
+            "group_value": "prod",
+            "hours": "2",
+            "comment": "replacing a GPU",
+        },
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/ui/silences?notice=silenced"
+    assert [m["name"] + "=" + m["value"] for m in fake.created[0]["matchers"]] == [
+        "instance=gpu-node-01"
+    ]
+    assert fake.created[0]["comment"] == "replacing a GPU"
+    page = ui.get("/ui/silences").text
+    assert 'instance="gpu-node-01"' in page.replace("&#34;", '"')
+    assert "replacing a GPU" in page
+
+    response = ui.post("/ui/silences/sil-1/expire", {})
+    assert response.status_code == 303
+    assert fake.expired == ["sil-1"]
+
+
+def test_silence_a_group(ui: Ui, fake: FakeAlertmanager) -> None:
+    response = ui.post(
+        "/ui/silences",
+        {"kind": "group", "value": "production", "hours": "1.5", "comment": "maintenance"},
+    )
+    assert response.status_code == 303, response.text
+    assert fake.created[0]["matchers"][0] == {
+        "name": "group_id",
+        "value": "prod",
+        "isRegex": False,
+        "isEqual": True,
+    }
+
+
+def test_guardrails_are_shown_and_nothing_is_silenced(ui: Ui, fake: FakeAlertmanager) -> None:
+    response = ui.post(
+        "/ui/silences",
+        {
+            "from": "alerts",
+            "kind": "target",
+            "target_value": "gpu-node-01",
+            "hours": "48",
+            "comment": "too long",
+        },
+    )
+    assert response.status_code == 422
+    assert "at most" in response.text
+    assert "GPUHot_Production" in response.text  # back on the alerts page
+    for form, status, words in (
+        (
+            {"kind": "target", "value": "no-such-host", "hours": "1", "comment": "x"},
+            404,
+            "does not exist",
+        ),
+        (
+            {"kind": "target", "value": "gpu-node-01", "hours": "soon", "comment": "x"},
+            422,
+            "not a number",
+        ),
+        ({"kind": "target", "value": "", "hours": "1", "comment": "x"}, 422, "which target"),
+        ({"kind": "group", "value": "prod", "hours": "1", "comment": ""}, 422, "comment"),
+    ):
+        response = ui.post("/ui/silences", form)
+        assert response.status_code == status, (form, response.text)
+        assert words in response.text, form
+    assert fake.created == []
+    assert ui.api("GET", "/api/v1/audit?entity_type=silence").json()["pagination"]["total"] == 0
+
+
+def test_expire_unknown_silence(ui: Ui, fake: FakeAlertmanager) -> None:
+    response = ui.post("/ui/silences/nope/expire", {})
+    assert response.status_code == 404
+    assert "does not exist" in response.text

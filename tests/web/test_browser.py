@@ -1,0 +1,365 @@
+"""The UI in a real browser (Debian's Chromium, driven by Playwright) against a real AAMI
+server, Prometheus, Alertmanager and node_exporter on free loopback ports.
+
+Screenshots of every page at 1280 and 390 px go to the test's tmp dir; the path is written
+to stdout and recorded as the test's ``screenshots`` property.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.support.ports import free_port
+from tests.support.processes import Process, alertmanager, node_exporter, prometheus
+from tests.support.prometheus_config import shipped_config_for_test
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "browser-admin-token-0123456789"
+REPO = Path(__file__).resolve().parents[2]
+WIDTHS = (1280, 390)
+
+QUERY_START = 'node_exporter_build_info{group_id="{{.group_id}}"} >'
+QUERY_END = " {{.threshold}}"
+INJECTION = '80"} or vector(1) #'
+
+# Every control needs a name a screen reader can say: a label, or aria-label.
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button')).filter(el => {
+  if (el.tagName === 'BUTTON') return !(el.textContent.trim() || el.getAttribute('aria-label'));
+  return !(el.labels && el.labels.length) && !el.getAttribute('aria-label');
+}).map(el => el.outerHTML.slice(0, 160))"""
+
+
+@dataclass
+class Live:
+    tmp: Path
+    url: str
+    prometheus_url: str
+    alertmanager_url: str
+    node_exporter_port: int
+    server: Process
+    processes: list[Process] = field(default_factory=list)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(
+            method,
+            self.url + path,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+            **kwargs,
+        )
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.prometheus_url}/api/v1/query", params={"query": promql}, timeout=5
+        )
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["data"]["result"]
+        return result
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    """The AAMI server (UI installed), node_exporter, Prometheus and Alertmanager."""
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: scripts/setup (through scripts/setup-web) installs the "
+        "Debian package chromium"
+    )
+    server_port, prom_port, am_port, ne_port = (free_port() for _ in range(4))
+    rules_dir = tmp_path / "rules"
+    (rules_dir / "generated").mkdir(parents=True)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    url = f"http://127.0.0.1:{server_port}"
+    am_config = tmp_path / "alertmanager.yml"
+    am_config.write_text(
+        yaml.safe_dump(
+            {
+                "route": {"receiver": "null", "group_by": ["alertname"], "group_wait": "0s"},
+                "receivers": [{"name": "null"}],
+            }
+        )
+    )
+    prom_config = shipped_config_for_test(
+        tmp_path,
+        server_url=url,
+        token_file=token_file,
+        rules_dir=rules_dir,
+        prometheus_port=prom_port,
+        alertmanager=f"127.0.0.1:{am_port}",
+    )
+    server = Process(
+        "aami-server-ui",
+        [sys.executable, "-m", "tests.web.server", "--port", str(server_port)],
+        tmp_path / "aami-server.log",
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "AAMI_ADMIN_TOKEN": TOKEN,
+            "AAMI_DATABASE_URL": f"sqlite:///{tmp_path / 'aami.db'}",
+            "PROMETHEUS_RULE_PATH": str(rules_dir / "generated"),
+            "PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
+            "PROMETHEUS_RELOAD_TIMEOUT": "3s",
+            "ALERTMANAGER_URL": f"http://127.0.0.1:{am_port}",
+        },
+    )
+    processes = [
+        alertmanager(tmp_path, port=am_port, config=am_config),
+        node_exporter(tmp_path, port=ne_port, textfile_dir=textfile),
+        server,
+        prometheus(tmp_path, port=prom_port, config=prom_config),
+    ]
+    running = Live(
+        tmp_path,
+        url,
+        f"http://127.0.0.1:{prom_port}",
+        f"http://127.0.0.1:{am_port}",
+        ne_port,
+        server,
+        processes,
+    )
+    try:
+        for process in processes:
+            process.start()
+        server.wait_http(f"{url}/health/ready")
+        processes[0].wait_http(f"{running.alertmanager_url}/-/ready")
+        processes[1].wait_http(f"http://127.0.0.1:{ne_port}/metrics")
+        processes[3].wait_http(f"{running.prometheus_url}/-/ready")
+        yield running
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+class Shots:
+    """Screenshots at each width; each also checks the page fits and names its controls."""
+
+    def __init__(self, page: Any, directory: Path) -> None:
+        self.page = page
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.taken: list[str] = []
+
+    def __call__(self, name: str) -> None:
+        page = self.page
+        assert page.evaluate(UNLABELLED) == [], f"controls without a name on {page.url}"
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            path = self.directory / f"{len(self.taken) // 2 + 1:02d}-{name}-{width}.png"
+            page.screenshot(path=str(path), full_page=True)
+            self.taken.append(path.name)
+            # Only tables scroll sideways (inside their wrapper); the page itself never does.
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= width, f"{page.url} is {scroll_width}px wide at {width}px"
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_the_ui_in_a_browser(live: Live, request: pytest.FixtureRequest) -> None:
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail(
+            "playwright is not installed: it is in the dev extras that scripts/setup installs"
+        )
+
+    screenshots = live.tmp / "screenshots"
+    request.node.user_properties.append(("screenshots", str(screenshots)))
+    sys.stdout.write(f"\nscreenshots: {screenshots}\n")
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(15_000)
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on(
+                "console",
+                lambda msg: (
+                    problems.append(f"console: {msg.text}")
+                    if msg.type == "error" and "Failed to load resource" not in msg.text
+                    else None
+                ),
+            )
+            page.on("dialog", lambda dialog: dialog.accept())
+            _walk_through(page, live, Shots(page, screenshots), expect)
+        finally:
+            browser.close()
+    sys.stdout.write(f"screenshots: {screenshots}\n")
+    assert problems == []
+
+
+def _walk_through(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
+    url = live.url
+
+    # Login: every page sends an anonymous visitor there, and back after.
+    page.goto(f"{url}/ui/groups")
+    expect(page).to_have_url(f"{url}/ui/login?next=/ui/groups")
+    shoot("login")
+    page.get_by_label("API token").fill("not-the-token-at-all")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not the admin token")
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{url}/ui/groups")
+    expect(page.locator("main")).to_contain_text("No groups yet")
+    shoot("groups-empty")
+
+    # A group.
+    page.get_by_role("link", name="New group").click()
+    page.get_by_label("Id (optional)").fill("prod")
+    page.get_by_label("Name").fill("production")
+    page.get_by_label("Labels").fill("env=prod")
+    shoot("group-new")
+    page.get_by_role("button", name="Create group").click()
+    expect(page).to_have_url(f"{url}/ui/groups/prod?notice=created")
+    expect(page.get_by_role("status")).to_have_text("Created.")
+    shoot("group-detail")
+
+    # A target in it, scraped through its node_exporter.
+    page.goto(f"{url}/ui/targets/new")
+    page.get_by_label("Hostname").fill("gpu-node-01")
+    page.get_by_label("IP address").fill("127.0.0.1")
+    page.get_by_label("Groups").fill("prod")
+    page.get_by_label("node_exporter port").fill(str(live.node_exporter_port))
+    page.get_by_label("Labels").fill("rack=r7")
+    shoot("target-new")
+    page.get_by_role("button", name="Create target").click()
+    expect(page.locator("h1")).to_contain_text("gpu-node-01")
+    wait_for(
+        lambda: live.query('node_exporter_build_info{group_id="prod",instance="gpu-node-01"}'),
+        timeout=60,
+        what="Prometheus scraping gpu-node-01 through AAMI's service discovery",
+    )
+
+    # An alert template, with the live preview following the typing.
+    page.goto(f"{url}/ui/alert-templates/new")
+    page.get_by_label("Name", exact=True).fill("ExporterBuild")
+    page.get_by_label("Default config (JSON)").fill('{"threshold": 0}')
+    page.get_by_label("For", exact=True).fill("0s")
+    page.get_by_label("Annotations").fill("summary=node_exporter answers on {{ $labels.instance }}")
+    editor = page.get_by_label("Query template (PromQL)")
+    editor.fill(QUERY_START)
+    status = page.locator("#preview-status")
+    expect(status).to_contain_text("Invalid")
+    expect(status).to_contain_text("not valid PromQL")
+    editor.press("End")
+    editor.press_sequentially(QUERY_END, delay=15)
+    expect(status).to_have_text("Valid (group production)")
+    expect(page.locator("#preview-rule")).to_contain_text(
+        'expr: node_exporter_build_info{group_id="prod"} > 0'
+    )
+    expect(page.locator("#preview-rule")).to_contain_text("alert: ExporterBuild_Production")
+    expect(page.locator("#preview-matches")).to_have_text("1 series would be pending or firing now")
+    expect(page.locator("#preview-series")).to_contain_text("gpu-node-01")
+    page.get_by_label("Render for").select_option(label="global (every node)")
+    expect(status).to_contain_text("global rule")
+    page.get_by_label("Render for").select_option(label="group production")
+    expect(status).to_have_text("Valid (group production)")
+    shoot("template-editor")
+    page.get_by_role("button", name="Create template").click()
+    expect(page.get_by_role("status").first).to_have_text("Created.")
+
+    # A rule: first with an injected threshold, which is refused and changes nothing.
+    page.goto(f"{url}/ui/rules/new")
+    page.get_by_label("Template").select_option(label="ExporterBuild")
+    page.get_by_label("Group").select_option(label="production")
+    page.get_by_role("button", name="Continue").click()
+    threshold = page.get_by_label("threshold")
+    threshold.fill(INJECTION)
+    page.get_by_role("button", name="Create rule").click()
+    message = page.locator("#e-config-threshold")
+    expect(message).to_contain_text("config key 'threshold'")
+    expect(message).to_contain_text("must be a number")
+    expect(page.get_by_label("threshold")).to_have_value(INJECTION)
+    expect(page.get_by_label("threshold")).to_have_attribute("aria-invalid", "true")
+    shoot("rule-invalid-threshold")
+    assert live.api("GET", "/api/v1/alert-rules").json()["pagination"]["total"] == 0
+    page.get_by_label("threshold").fill("0")
+    page.get_by_role("button", name="Create rule").click()
+    expect(page.locator("h1")).to_have_text("ExporterBuild_Production")
+    shoot("rule-detail")
+    page.goto(f"{url}/ui/rules")
+    expect(page.locator("main table")).to_contain_text("ExporterBuild_Production")
+    shoot("rules")
+
+    # The rule file appears on the publishing page (the publisher runs in the background).
+    def rule_file_listed() -> bool:
+        page.goto(f"{url}/ui/publishing")
+        return bool(page.get_by_role("link", name="group-prod.yml").count() == 1)
+
+    wait_for(rule_file_listed, timeout=30, what="group-prod.yml on the publishing page")
+    page.get_by_role("button", name="Regenerate all rule files").click()
+    expect(page.locator("#h-result")).to_contain_text("ok")
+    shoot("publishing")
+    page.get_by_role("link", name="group-prod.yml").click()
+    expect(page.locator("pre.file")).to_contain_text("ExporterBuild_Production")
+    shoot("rule-file")
+
+    # The alert reaches Alertmanager; silence its target from the alert's row.
+    def alert_listed() -> bool:
+        page.goto(f"{url}/ui/alerts")
+        return bool(page.get_by_role("cell", name="ExporterBuild_Production").count() > 0)
+
+    wait_for(alert_listed, timeout=90, what="the alert on the alerts page")
+    shoot("alerts")
+    page.get_by_text("Silence…").first.click()
+    page.get_by_label("Comment").first.fill("swapping the PSU")
+    page.get_by_role("button", name="Silence", exact=True).first.click()
+    expect(page).to_have_url(f"{url}/ui/silences?notice=silenced")
+    expect(page.locator("main table")).to_contain_text('instance="gpu-node-01"')
+    # A guardrail of the service: the message is shown, no silence is made.
+    page.get_by_label("Hostname or group").fill("gpu-node-01")
+    page.get_by_label("Hours").fill("48")
+    page.get_by_label("Comment").fill("too long")
+    page.get_by_role("button", name="Create silence").click()
+    expect(page.get_by_role("alert")).to_contain_text("at most")
+    shoot("silences")
+    assert len(httpx.get(f"{live.alertmanager_url}/api/v2/silences", timeout=5).json()) == 1
+    page.get_by_role("button", name="Expire silence").first.click()
+    expect(page.get_by_role("status").first).to_have_text("Silence expired.")
+
+    # Dashboard: counts, scrape health and firing alerts from the real programs.
+    page.goto(f"{url}/ui/")
+    expect(page.locator("main")).to_contain_text("Prometheus reachable")
+    expect(page.locator("main")).to_contain_text("Alertmanager reachable")
+    expect(page.locator(".tile").first).to_contain_text("1")
+    shoot("dashboard")
+
+    # The other pages, for the record (and the width and label checks).
+    for path, name in (
+        ("/ui/targets", "targets"),
+        ("/ui/targets/gpu-node-01", "target-detail"),
+        ("/ui/groups", "groups"),
+        ("/ui/alert-templates", "templates"),
+        ("/ui/scripts/new", "script-new"),
+        ("/ui/scripts", "scripts"),
+        ("/ui/policies/new", "policy-new"),
+        ("/ui/policies", "policies"),
+    ):
+        page.goto(url + path)
+        expect(page.locator("h1")).to_be_visible()
+        shoot(name)

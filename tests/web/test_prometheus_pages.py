@@ -1,0 +1,130 @@
+"""Pages that show what Prometheus says, over a PrometheusClient whose answers are fixed
+(httpx.MockTransport); the publishing page's less common outcomes; long lists."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from aami.prometheus.client import PrometheusClient
+from aami.prometheus.publisher import PublishResult
+from tests.web.conftest import Ui
+from tests.web.test_pages import TEMPLATE_FORM, _fleet
+
+
+def _series(value: str, **labels: str) -> dict[str, Any]:
+    return {"metric": labels, "value": [1767225600, value]}
+
+
+def _prometheus(request: httpx.Request) -> httpx.Response:
+    if request.url.path != "/api/v1/query":
+        return httpx.Response(404)
+    query = request.url.params["query"]
+    if query == "up":
+        result = [
+            _series("1", instance="127.0.0.1:9090", job="prometheus"),
+            _series("1", instance="gpu-node-01", job="node-exporter", group="production"),
+            _series("0", instance="gpu-node-02", job="node-exporter", group="production"),
+        ]
+    elif "cpu_busy" in query:
+        result = [_series("93", __name__="cpu_busy", instance="gpu-node-01", group_id="prod")]
+    else:
+        return httpx.Response(
+            400, json={"status": "error", "errorType": "bad_data", "error": "parse error"}
+        )
+    return httpx.Response(
+        200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+    )
+
+
+@pytest.fixture
+def prometheus(ui_app: FastAPI) -> None:
+    ui_app.state.publisher.client = PrometheusClient(
+        "http://prometheus.test", transport=httpx.MockTransport(_prometheus)
+    )
+
+
+@pytest.mark.usefixtures("prometheus")
+def test_dashboard_lists_targets_down(ui: Ui) -> None:
+    page = ui.get("/ui/").text
+    assert "Prometheus reachable" in page
+    assert "2 up" in page
+    assert "1 down" in page
+    assert re.search(r"<td>gpu-node-02</td><td>node-exporter</td><td>production</td>", page)
+
+
+@pytest.mark.usefixtures("prometheus")
+def test_preview_lists_what_would_fire(ui: Ui) -> None:
+    _fleet(ui)
+    body = ui.post("/ui/preview", {**TEMPLATE_FORM, "preview_group": "prod"}).json()
+    assert body["matches"]["error"] is None
+    assert body["matches"]["count"] == 1
+    assert body["matches"]["series"][0]["instance"] == "gpu-node-01"
+    assert body["matches"]["series"][0]["value"] == "93"
+    page = ui.post(
+        "/ui/alert-templates/new", {**TEMPLATE_FORM, "action": "preview", "preview_group": "prod"}
+    ).text
+    assert "1 series would be pending or firing now" in page
+    assert "gpu-node-01" in page
+
+
+def test_publishing_shows_a_failed_publish(ui: Ui, ui_app: FastAPI) -> None:
+    publisher = ui_app.state.publisher
+    failed = PublishResult(
+        trigger="regenerate",
+        actor="admin (web)",
+        scopes=None,
+        files_rejected={"group-prod.yml": "promtool: group-prod.yml: bad expr"},
+        validation="failed",
+        validation_output="FAILED: bad expr",
+        reload="skipped",
+        result="failed",
+        error="validation failed: nothing was written",
+    )
+
+    def publish(*_: Any, **__: Any) -> PublishResult:
+        publisher.last_result = failed
+        return failed
+
+    publisher.publish = publish
+    publisher.reload_pending = True
+    page = ui.post("/ui/publishing/regenerate", {}).text
+    assert "failed" in page
+    assert "promtool: group-prod.yml: bad expr" in page
+    assert "FAILED: bad expr" in page
+    assert "a reload is pending" in page
+    dashboard = ui.get("/ui/").text
+    assert "This server's last publish: failed" in dashboard
+    assert "A Prometheus reload is pending" in dashboard
+
+
+def test_long_lists_have_pages(ui: Ui) -> None:
+    for n in range(55):
+        body = {"id": f"g{n:02d}", "name": f"group {n:02d}", "description": "odd" if n % 2 else ""}
+        assert ui.api("POST", "/api/v1/groups", json=body).status_code == 201
+    first = ui.get("/ui/groups").text
+    assert "Page 1 of 2 (55)" in first
+    assert "group 49" in first
+    assert "group 50" not in first
+    second = ui.get("/ui/groups?page=2").text
+    assert "group 54" in second
+    assert "group 00" not in second
+    filtered = ui.get("/ui/groups?q=odd").text
+    assert "(27)" in filtered or "27 in all" in filtered
+    assert "group 01" in filtered
+    assert "group 02" not in filtered
+    assert ui.get("/ui/groups?page=abc").status_code == 200
+
+
+def test_a_link_from_another_site_reloads_to_send_the_cookie(browser: TestClient) -> None:
+    """SameSite=Strict cookies are not sent on a cross-site navigation: reload same-site."""
+    response = browser.get("/ui/targets", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 200
+    assert '<meta http-equiv="refresh" content="0">' in response.text
+    response = browser.get("/ui/targets", headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 303
