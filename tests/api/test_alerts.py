@@ -306,6 +306,15 @@ def test_preview_saves_nothing(client: TestClient, rules_dir: Path) -> None:
     ).json()
     assert bad["valid"] is False
     assert "threshold" in bad["error"]
+    edited = client.get(
+        "/api/v1/prometheus/rules/preview",
+        params={
+            "template_id": "HighDiskUsage",
+            "group_id": "production",
+            "query_template": 'node_load1{group_id="{{.group_id}}"} > {{.threshold}}',
+        },
+    ).json()
+    assert edited["rule"]["expr"] == 'node_load1{group_id="production-grp-123"} > 20'
     adhoc = client.get(
         "/api/v1/prometheus/rules/preview",
         params={"query_template": "node_load1 > {{.x}}", "config": '{"x": 3}'},

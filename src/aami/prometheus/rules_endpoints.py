@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -145,7 +146,7 @@ def preview(
     if template_id is not None:
         spec = alerts.spec_of(alerts.get_template_or_raise(session, ref=template_id))
         if query_template is not None:
-            spec = TemplateSpec(**{**spec.__dict__, "query_template": query_template})
+            spec = dataclasses.replace(spec, query_template=query_template)
     elif query_template is not None:
         spec = TemplateSpec(name="Preview", query_template=query_template)
     else:
