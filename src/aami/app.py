@@ -34,6 +34,7 @@ from aami.db.session import RevisionCache, make_engine, make_sessionmaker, on_ar
 from aami.groups.endpoints import router as groups_router
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.endpoints import router as sd_router
+from aami.prometheus.lease import PublisherLease
 from aami.prometheus.publisher import Publisher
 from aami.prometheus.rule_files import RuleFileStore
 from aami.prometheus.rules_endpoints import router as prometheus_router
@@ -95,6 +96,7 @@ def create_app(
         validate=settings.prometheus_validate_rules,
         reload_enabled=settings.prometheus_reload_enabled,
         debounce=publisher_debounce,
+        lease=PublisherLease(engine, settings.prometheus_rule_path / ".publisher.lock"),
     )
     on_rule_scopes_committed(app.state.sessionmaker, publisher.mark)
     alertmanager = AlertmanagerClient(settings.alertmanager_url)

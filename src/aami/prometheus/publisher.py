@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aami.alerts.models import AlertRule
 from aami.alerts.rendering import RenderError, dump_rule_file, render_rule_file
 from aami.alerts.repository import AlertRuleRepository
 from aami.alerts.service import render
+from aami.db.base import ConfigRevision
 from aami.db.session import session_scope
 from aami.prometheus.client import (
     PrometheusClient,
@@ -34,6 +36,7 @@ from aami.prometheus.client import (
     ReloadForbidden,
     ReloadRejected,
 )
+from aami.prometheus.lease import PublisherLease
 from aami.prometheus.models import RulePublish
 from aami.prometheus.repository import RulePublishRepository
 from aami.prometheus.rule_files import Backup, RuleFileStore, promtool_check
@@ -88,6 +91,8 @@ class Publisher:
         reload_enabled: bool,
         debounce: float = 0.2,
         max_delay: float = 2.0,
+        lease: PublisherLease | None = None,
+        watch_interval: float = 1.0,
     ) -> None:
         self.factory = factory
         self.store = store
@@ -108,6 +113,12 @@ class Publisher:
         self._retry_at = 0.0
         self._retry_delay = 1.0
         self.last_result: PublishResult | None = None
+        # Several replicas: only the lease holder publishes; it notices the others' changes
+        # through the rules revision counter they bump in the database.
+        self.lease = lease
+        self.watch_interval = watch_interval
+        self._seen_revision: int | None = None
+        self._next_watch = 0.0
 
     # ---- scheduling -------------------------------------------------------------------
 
@@ -127,6 +138,44 @@ class Publisher:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self.lease is not None:
+            self.lease.release()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.lease is None or self.lease.try_acquire()
+
+    def _rules_revision(self) -> int:
+        with session_scope(self.factory) as session:
+            return (
+                session.scalar(
+                    select(ConfigRevision.revision).where(ConfigRevision.name == "rules")
+                )
+                or 0
+            )
+
+    def _watch(self) -> None:
+        """Standby: try to take over. Leader: schedule a full pass if another replica
+        changed rules since the last publish."""
+        self._next_watch = time.monotonic() + self.watch_interval
+        if not self.is_leader:
+            with self._cond:
+                self._dirty.clear()  # the leader publishes these
+                self._full = False
+            return
+        with self._cond:
+            busy = bool(self._dirty) or self._full
+        if busy:
+            return
+        revision = self._rules_revision()
+        if self._seen_revision is None:
+            self._seen_revision = revision
+        elif revision != self._seen_revision:
+            with self._cond:
+                if not self._full:
+                    self._first_mark = self._last_mark = time.monotonic() - self.debounce
+                self._full = True
+                self._cond.notify_all()
 
     def mark(self, scopes: Iterable[str]) -> None:
         """Schedule these scopes for the next batch."""
@@ -147,11 +196,12 @@ class Publisher:
         while True:
             with self._cond:
                 while not self._stop and not (self._dirty or self._full):
-                    timeout = None
+                    now = time.monotonic()
+                    timeout = max(0.0, self._next_watch - now)
                     if self.reload_pending:
-                        timeout = max(0.0, self._retry_at - time.monotonic())
-                        if timeout == 0.0:
-                            break
+                        timeout = min(timeout, max(0.0, self._retry_at - now))
+                    if timeout == 0.0:
+                        break
                     self._cond.wait(timeout)
                 if self._stop:
                     return
@@ -170,9 +220,12 @@ class Publisher:
                 else:
                     scopes = set()
             try:
+                if time.monotonic() >= self._next_watch:
+                    self._watch()
                 if scopes == set():
-                    self.retry_reload()
-                else:
+                    if self.reload_pending and time.monotonic() >= self._retry_at:
+                        self.retry_reload()
+                elif self.is_leader:
                     self.publish(scopes, actor="publisher", trigger="change")
             except Exception:  # the thread must survive anything one publish does
                 log.exception("publish failed")
@@ -301,8 +354,18 @@ class Publisher:
             result = PublishResult(
                 trigger=trigger, actor=actor, scopes=sorted(scopes) if scopes is not None else None
             )
+            if not self.is_leader:
+                result.result = "not_leader"
+                result.error = (
+                    "another AAMI replica holds the publisher lease and publishes the rule "
+                    "files; it picks up changes made here within a second or two"
+                )
+                return result
             try:
+                revision = self._rules_revision()
                 self._publish(scopes, result)
+                if result.result in ("ok", "pending_reload"):
+                    self._seen_revision = revision
             except Exception as exc:
                 log.exception("publish failed")
                 result.result = "failed"

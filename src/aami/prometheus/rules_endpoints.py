@@ -14,7 +14,7 @@ from aami.alerts import service as alerts
 from aami.alerts.rendering import GroupRef, RenderError, TemplateSpec, render_rule
 from aami.api.deps import AdminDep, PageDep, SessionDep
 from aami.common.schemas import Page
-from aami.errors import Invalid
+from aami.errors import Conflict, Invalid
 from aami.groups import service as groups
 from aami.prometheus.client import PrometheusError
 from aami.prometheus.publisher import Publisher, PublishResult
@@ -66,6 +66,8 @@ def _publisher(request: Request) -> Publisher:
 
 
 def _outcome(result: PublishResult) -> PublishOutcome:
+    if result.result == "not_leader":
+        raise Conflict(result.error or "this replica does not publish rule files")
     return PublishOutcome.model_validate(result.as_dict())
 
 
@@ -191,6 +193,7 @@ def prometheus_status(request: Request, session: SessionDep, _: AdminDep) -> dic
         "reload_enabled": publisher.reload_enabled,
         "validate_rules": publisher.validate,
         "reload_pending": publisher.reload_pending,
+        "publisher": "leader" if publisher.is_leader else "standby",
         "pending_changes": publisher.pending_scopes,
         "rule_path": str(store.root),
         "rule_groups": {
