@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from aami import __version__
 from aami.agent.cli import agent_app
+from aami.cli import operations, resources
 
 app = typer.Typer(
     name="aami",
@@ -24,6 +25,8 @@ stack_app = typer.Typer(help="The all-in-one local stack.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(stack_app, name="stack")
 app.add_typer(agent_app, name="agent")
+resources.register(app)
+operations.register(app)
 
 
 def _settings() -> object:
@@ -82,120 +85,6 @@ def server(
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=False)
-
-
-@app.command()
-def seed(
-    server: Annotated[
-        str, typer.Option(envvar="AAMI_SERVER", help="AAMI server URL")
-    ] = "http://127.0.0.1:8080",
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"], help="API token", show_default=False
-        ),
-    ] = None,
-) -> None:
-    """Load the default alert templates into a server (idempotent)."""
-    import httpx
-
-    if not token:
-        typer.echo("error: no token: pass --token or set AAMI_TOKEN", err=True)
-        raise typer.Exit(2)
-    try:
-        response = httpx.post(
-            f"{server.rstrip('/')}/api/v1/seed",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
-        )
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach {server}: {type(exc).__name__}", err=True)
-        raise typer.Exit(1) from None
-    if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        typer.echo(f"error: {response.status_code}: {detail}", err=True)
-        raise typer.Exit(1)
-    for kind, outcome in response.json().items():
-        created, existing = outcome["created"], outcome["existing"]
-        typer.echo(f"{kind}: {len(created)} created, {len(existing)} already there")
-        for name in created:
-            typer.echo(f"  + {name}")
-
-
-def _token_or_stack(token: str | None) -> str:
-    if token:
-        return token
-    local = Path(".aami-stack/admin-token")
-    if local.is_file():
-        return local.read_text().strip()
-    typer.echo("error: no token: pass --token or set AAMI_TOKEN", err=True)
-    raise typer.Exit(2)
-
-
-@app.command()
-def alerts(
-    server: Annotated[
-        str, typer.Option(envvar="AAMI_SERVER", help="AAMI server URL")
-    ] = "http://127.0.0.1:8080",
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"],
-            help="API token (default: the local stack's)",
-            show_default=False,
-        ),
-    ] = None,
-    group: Annotated[str | None, typer.Option(help="group id or name")] = None,
-    severity: Annotated[str | None, typer.Option(help="critical, warning or info")] = None,
-    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
-) -> None:
-    """Show the alerts Alertmanager holds: firing, silenced or inhibited."""
-    import json as json_module
-
-    import httpx
-    from rich.console import Console
-    from rich.table import Table
-
-    params = {k: v for k, v in {"group_id": group, "severity": severity}.items() if v}
-    try:
-        response = httpx.get(
-            f"{server.rstrip('/')}/api/v1/alerts",
-            params=params,
-            timeout=30,
-            headers={"Authorization": f"Bearer {_token_or_stack(token)}"},
-        )
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach {server}: {type(exc).__name__}", err=True)
-        raise typer.Exit(1) from None
-    if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        typer.echo(f"error: {response.status_code}: {detail}", err=True)
-        raise typer.Exit(1)
-    found = response.json()
-    if output == "json":
-        typer.echo(json_module.dumps(found, indent=2))
-        return
-    table = Table("alert", "severity", "group", "instance", "state", "since")
-    for alert in found:
-        labels = alert["labels"]
-        state = (
-            "silenced" if alert["silenced"] else "inhibited" if alert["inhibited"] else ("firing")
-        )
-        table.add_row(
-            labels.get("alertname", ""),
-            labels.get("severity", ""),
-            labels.get("group", ""),
-            labels.get("instance", ""),
-            state,
-            alert["starts_at"],
-        )
-    Console().print(table if found else "no alerts")
 
 
 @db_app.command("upgrade")

@@ -1,0 +1,433 @@
+"""Operator commands beyond CRUD: ``rules``, ``prometheus``, ``checks``, ``silence``,
+``alerts`` and ``seed``."""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from aami.cli.client import (
+    Column,
+    Connection,
+    Output,
+    OutputOption,
+    ServerOption,
+    TokenOption,
+    call,
+    connect,
+    emit,
+    fail,
+)
+from aami.cli.resources import matcher_text
+
+rules_app = typer.Typer(help="Generated Prometheus rule files.", no_args_is_help=True)
+prometheus_app = typer.Typer(help="The Prometheus AAMI publishes to.", no_args_is_help=True)
+silence_app = typer.Typer(help="Alertmanager silences.", no_args_is_help=True)
+
+C = Column
+PUBLISH_COLUMNS = (
+    C("ID", "id"),
+    C("STARTED", "started_at"),
+    C("TRIGGER", "trigger"),
+    C("ACTOR", "actor"),
+    C("RESULT", "result"),
+    C("RULES", "rule_count"),
+    C("VALIDATION", "validation"),
+    C("RELOAD", "reload"),
+    C("WRITTEN", "files_written"),
+    C("ERROR", "error"),
+)
+
+
+@contextmanager
+def spinner(message: str) -> Iterator[None]:
+    """A spinner on stderr while a synchronous call runs (nothing when not a terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(message):
+        yield
+
+
+def _publish_result(outcome: Any, output: Output, what: str) -> None:
+    if output is not Output.table or not isinstance(outcome, Mapping):
+        emit(outcome, output)
+    else:
+        typer.echo(
+            f"{what}: {outcome.get('result')} — {outcome.get('rule_count')} rules, "
+            f"validation {outcome.get('validation')}, reload {outcome.get('reload')}"
+        )
+        for label, key in (("written", "files_written"), ("removed", "files_removed")):
+            for name in outcome.get(key) or []:
+                typer.echo(f"  {label}: {name}")
+        for name, why in (outcome.get("files_rejected") or {}).items():
+            typer.echo(f"  rejected: {name}: {why}")
+    if isinstance(outcome, Mapping) and outcome.get("result") in (
+        "failed",
+        "rolled_back",
+        "partial",
+    ):
+        fail(f"{what} {outcome.get('result')}: {outcome.get('error') or 'see the files above'}")
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+@rules_app.command("regenerate")
+def rules_regenerate(
+    group: Annotated[
+        str | None,
+        typer.Argument(help="only this group's file (global for the global rules)"),
+    ] = None,
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Render, validate, write and reload the rule files now."""
+    connection = connect(server, token)
+    path = "/api/v1/prometheus/rules/regenerate" + (f"/{group}" if group else "")
+    with spinner(f"regenerating rules{f' for {group}' if group else ''}…"):
+        outcome = call(connection, "POST", path, timeout=300)
+    _publish_result(outcome, output, "regenerate")
+
+
+@rules_app.command("files")
+def rules_files(
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """The generated rule files."""
+    answer = call(connect(server, token), "GET", "/api/v1/prometheus/rules/files")
+    columns = (
+        C("NAME", "name"),
+        C("GROUP", "group_id"),
+        C("RULES", "rule_count"),
+        C("LAST PUBLISHED", "last_published"),
+        C("SHA256", lambda r: str(r.get("sha256") or "")[:12]),
+        C("PATH", "path"),
+    )
+    emit(answer, output, columns=columns, empty="no rule files")
+
+
+@rules_app.command("effective")
+def rules_effective(
+    target: Annotated[str, typer.Argument(help="target id or hostname")],
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """The rendered rules that apply to a target."""
+    answer = call(connect(server, token), "GET", f"/api/v1/prometheus/rules/effective/{target}")
+    if output is Output.table:
+        typer.echo(
+            f"target {answer.get('hostname')} ({answer.get('target_id')}), "
+            f"group {answer.get('group_id') or '-'}"
+        )
+    columns = (
+        C("ALERT", "alert"),
+        C("SCOPE", "scope"),
+        C("FOR", "for"),
+        C("SEVERITY", lambda r: (r.get("labels") or {}).get("severity")),
+        C("EXPR", "expr"),
+    )
+    emit(answer, output, columns=columns, rows=answer.get("rules", []), empty="no rules apply")
+
+
+def _status(connection: Connection, output: Output) -> None:
+    answer = call(connection, "GET", "/api/v1/prometheus/status")
+    if output is not Output.table:
+        emit(answer, output)
+        return
+    groups = answer.get("rule_groups") or {}
+    last = answer.get("last_publish") or {}
+    emit(
+        {
+            "prometheus": answer.get("url"),
+            "reachable": answer.get("reachable"),
+            "ready": answer.get("ready"),
+            "error": answer.get("error"),
+            "reload enabled": answer.get("reload_enabled"),
+            "reload pending": answer.get("reload_pending"),
+            "pending changes": answer.get("pending_changes"),
+            "rule path": answer.get("rule_path"),
+            "rule groups in sync": groups.get("in_sync"),
+            "missing groups": groups.get("missing"),
+            "stale groups": groups.get("stale"),
+            "last publish": (
+                f"#{last.get('id')} {last.get('result')} at {last.get('finished_at')}"
+                if last
+                else None
+            ),
+        },
+        output,
+    )
+
+
+@rules_app.command("status")
+def rules_status(
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Prometheus reachable and ready, pending reloads, rule groups loaded vs expected."""
+    _status(connect(server, token), output)
+
+
+@rules_app.command("history")
+def rules_history(
+    page: Annotated[int | None, typer.Option(help="page number", min=1)] = None,
+    limit: Annotated[int | None, typer.Option(help="items per page", min=1)] = None,
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Every publish and its result, newest first."""
+    answer = call(
+        connect(server, token),
+        "GET",
+        "/api/v1/prometheus/rules/history",
+        params={"page": page, "limit": limit},
+    )
+    emit(answer, output, columns=PUBLISH_COLUMNS, rows=answer.get("data", []), empty="no publishes")
+
+
+# --- prometheus -----------------------------------------------------------------------
+
+
+@prometheus_app.command("reload")
+def prometheus_reload(
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Reload Prometheus now."""
+    connection = connect(server, token)
+    with spinner("reloading Prometheus…"):
+        outcome = call(connection, "POST", "/api/v1/prometheus/reload", timeout=120)
+    _publish_result(outcome, output, "reload")
+
+
+@prometheus_app.command("status")
+def prometheus_status(
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Prometheus reachable and ready, pending reloads, rule groups loaded vs expected."""
+    _status(connect(server, token), output)
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+def checks(
+    target: Annotated[str, typer.Argument(help="target id or hostname")],
+    explain: Annotated[
+        bool, typer.Option("--explain", help="which policy won for each check, and why")
+    ] = False,
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """The checks a node runs, with their resolved config."""
+    path = f"/api/v1/checks/target/{target}" + ("/explain" if explain else "")
+    answer = call(connect(server, token), "GET", path)
+    if explain:
+        emit(answer, output)
+        return
+    columns = (
+        C("NAME", "name"),
+        C("TYPE", "script_type"),
+        C("LANGUAGE", "language"),
+        C("VERSION", "version"),
+        C("TIMEOUT", "timeout_seconds"),
+        C("CONFIG", "config"),
+    )
+    emit(answer, output, columns=columns, empty=f"no checks for {target}")
+
+
+# --- silences -------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_HOURS = {"s": 1 / 3600, "m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
+_MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)(.*)$")
+
+
+def duration_hours(text: str) -> float:
+    """``2h``, ``30m``, ``1h30m``, ``1d`` as hours."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        fail(f"--duration {text!r}: expected e.g. 30m, 2h, 1h30m or 1d", 2)
+    return sum(float(n) * _UNIT_HOURS[u] for n, u in parts)
+
+
+def parse_matcher(text: str) -> dict[str, Any]:
+    """``name=value``, ``name!=value``, ``name=~regex`` or ``name!~regex``."""
+    found = _MATCHER.match(text.strip())
+    if not found:
+        fail(f"--matcher {text!r}: expected name=value (or !=, =~, !~)", 2)
+    name, op, value = found.groups()
+    return {"name": name, "value": value, "is_equal": op[0] == "=", "is_regex": "~" in op}
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "aami-cli"
+
+
+SILENCE_COLUMNS = (
+    C("ID", "id"),
+    C("STATE", "state"),
+    C("MATCHERS", lambda r: ",".join(matcher_text(m) for m in r.get("matchers") or [])),
+    C("ENDS", "ends_at"),
+    C("CREATED BY", "created_by"),
+    C("COMMENT", "comment"),
+    C("ON RESOLVE", "expire_on_resolve"),
+)
+
+
+@silence_app.command("add")
+def silence_add(
+    comment: Annotated[str, typer.Option("--comment", "-c", help="why (required)")],
+    target: Annotated[
+        str | None, typer.Option("--target", help="silence one node (id or hostname)")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="silence one group (id or name)")
+    ] = None,
+    matcher: Annotated[
+        list[str] | None,
+        typer.Option("--matcher", "-m", help="label=value (or !=, =~, !~), repeatable"),
+    ] = None,
+    duration: Annotated[str, typer.Option("--duration", "-d", help="e.g. 30m, 2h, 1d")] = "2h",
+    created_by: Annotated[
+        str | None, typer.Option("--created-by", help="who (default: your user name)")
+    ] = None,
+    expire_on_resolve: Annotated[
+        bool, typer.Option("--expire-on-resolve", help="end it once its alerts resolve")
+    ] = False,
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Silence a node, a group, or alerts matching labels for a while."""
+    chosen = [
+        flag
+        for flag, value in (("--target", target), ("--group", group), ("--matcher", matcher))
+        if value
+    ]
+    if len(chosen) != 1:
+        fail("give exactly one of --target, --group or --matcher", 2)
+    hours = duration_hours(duration)
+    author = created_by or _default_user()
+    common = {"comment": comment, "created_by": author, "expire_on_resolve": expire_on_resolve}
+    if target or group:
+        kind, ref = ("target", target) if target else ("group", group)
+        path, body = f"/api/v1/silences/{kind}/{ref}", {"hours": hours, **common}
+    else:
+        matchers = [parse_matcher(m) for m in matcher or []]
+        path, body = "/api/v1/silences", {"matchers": matchers, "duration": duration, **common}
+    connection = connect(server, token)
+    silence = call(connection, "POST", path, body=body)
+    if output is Output.table:
+        typer.echo(f"silence {silence.get('id')} until {silence.get('ends_at')}")
+    else:
+        emit(silence, output)
+
+
+@silence_app.command("list")
+def silence_list(
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Silences, newest end first."""
+    answer = call(connect(server, token), "GET", "/api/v1/silences")
+    emit(answer, output, columns=SILENCE_COLUMNS, empty="no silences")
+
+
+@silence_app.command("expire")
+def silence_expire(
+    silence_id: Annotated[str, typer.Argument(metavar="ID", help="the silence's id")],
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """End a silence now."""
+    call(connect(server, token), "DELETE", f"/api/v1/silences/{silence_id}")
+    typer.echo(f"expired silence {silence_id}")
+
+
+# --- alerts and seed ------------------------------------------------------------------
+
+LegacyTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"],
+        help="API token (default: config file, else the local stack's)",
+        show_default=False,
+    ),
+]
+
+
+def _alert_state(alert: Mapping[str, Any]) -> str:
+    if alert.get("silenced"):
+        return "silenced"
+    return "inhibited" if alert.get("inhibited") else "firing"
+
+
+def alerts(
+    group: Annotated[str | None, typer.Option(help="group id or name")] = None,
+    severity: Annotated[str | None, typer.Option(help="critical, warning or info")] = None,
+    target: Annotated[str | None, typer.Option(help="target id or hostname")] = None,
+    state: Annotated[str | None, typer.Option(help="active, silenced or inhibited")] = None,
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: LegacyTokenOption = None,
+) -> None:
+    """Show the alerts Alertmanager holds: firing, silenced or inhibited."""
+    params = {"group_id": group, "severity": severity, "target": target, "state": state}
+    found = call(connect(server, token), "GET", "/api/v1/alerts", params=params)
+    columns = (
+        C("ALERT", lambda a: (a.get("labels") or {}).get("alertname")),
+        C("SEVERITY", lambda a: (a.get("labels") or {}).get("severity")),
+        C("GROUP", lambda a: (a.get("labels") or {}).get("group")),
+        C("INSTANCE", lambda a: (a.get("labels") or {}).get("instance")),
+        C("STATE", _alert_state),
+        C("SINCE", "starts_at"),
+    )
+    emit(found, output, columns=columns, empty="no alerts")
+
+
+def seed(
+    server: ServerOption = None,
+    token: LegacyTokenOption = None,
+) -> None:
+    """Load the default alert templates into a server (idempotent)."""
+    answer = call(connect(server, token), "POST", "/api/v1/seed", timeout=60)
+    for kind, outcome in answer.items():
+        created, existing = outcome["created"], outcome["existing"]
+        typer.echo(f"{kind}: {len(created)} created, {len(existing)} already there")
+        for name in created:
+            typer.echo(f"  + {name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(prometheus_app, name="prometheus")
+    app.add_typer(silence_app, name="silence")
+    app.command("checks")(checks)
+    app.command("alerts")(alerts)
+    app.command("seed")(seed)
