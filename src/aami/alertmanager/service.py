@@ -297,28 +297,15 @@ def silence_target(
     client: AlertmanagerClient,
     settings: Settings,
     *,
-    actor: str,
     target: str,
-    hours: float,
-    comment: str,
-    created_by: str | None = None,
-    expire_on_resolve: bool = False,
+    **window: Any,
 ) -> SilenceRead:
     """Silence every alert of one node (``instance``) for a maintenance window."""
     found = TargetRepository(session).get_by_ref(target)
     if found is None:
         raise NotFound.of("target", target)
-    return _maintenance(
-        session,
-        client,
-        settings,
-        actor=actor,
-        matcher=Matcher(name="instance", value=found.hostname),
-        hours=hours,
-        comment=comment,
-        created_by=created_by,
-        expire_on_resolve=expire_on_resolve,
-    )
+    matcher = Matcher(name="instance", value=found.hostname)
+    return _maintenance(session, client, settings, matcher=matcher, **window)
 
 
 def silence_group(
@@ -326,28 +313,15 @@ def silence_group(
     client: AlertmanagerClient,
     settings: Settings,
     *,
-    actor: str,
     group: str,
-    hours: float,
-    comment: str,
-    created_by: str | None = None,
-    expire_on_resolve: bool = False,
+    **window: Any,
 ) -> SilenceRead:
     """Silence every alert of one group (``group_id``) for a maintenance window."""
     found = GroupRepository(session).get_by_ref(group)
     if found is None:
         raise NotFound.of("group", group)
-    return _maintenance(
-        session,
-        client,
-        settings,
-        actor=actor,
-        matcher=Matcher(name="group_id", value=found.id),
-        hours=hours,
-        comment=comment,
-        created_by=created_by,
-        expire_on_resolve=expire_on_resolve,
-    )
+    matcher = Matcher(name="group_id", value=found.id)
+    return _maintenance(session, client, settings, matcher=matcher, **window)
 
 
 def expire_silence(
