@@ -29,6 +29,7 @@ from aami.checks.endpoints import templates_router as script_templates_router
 from aami.checks.service import ChecksCache
 from aami.common.changes import on_rule_scopes_committed
 from aami.config import Settings
+from aami.configcode.endpoints import router as config_router
 from aami.db.migrate import upgrade
 from aami.db.session import RevisionCache, make_engine, make_sessionmaker, on_areas_committed
 from aami.groups.endpoints import router as groups_router
@@ -127,6 +128,7 @@ def create_app(
         alertmanager_router,
         notifications_router,
         seed_router,
+        config_router,
         audit_router,
     ):
         api.include_router(router)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from aami import __version__
 from aami.agent.cli import agent_app
 from aami.cli import operations, resources
+from aami.cli.configcode import register as register_configcode
 
 app = typer.Typer(
     name="aami",
@@ -25,6 +26,7 @@ stack_app = typer.Typer(help="The all-in-one local stack.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(stack_app, name="stack")
 app.add_typer(agent_app, name="agent")
+register_configcode(app)
 resources.register(app)
 operations.register(app)
 

@@ -1,0 +1,1 @@
+"""Configuration as code: the whole configuration as one YAML document, planned and applied."""
