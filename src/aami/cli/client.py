@@ -195,9 +195,10 @@ def cell(value: Any) -> str:
 def _console() -> Any:
     from rich.console import Console
 
-    # Piped output is not cut to 80 columns (COLUMNS still wins when set).
-    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
-        return Console(width=200)
+    # Piped output (scripts, tests) is not cut to a terminal's width.
+    if not sys.stdout.isatty():
+        columns = os.environ.get("COLUMNS", "")
+        return Console(width=max(200, int(columns) if columns.isdigit() else 0))
     return Console()
 
 
