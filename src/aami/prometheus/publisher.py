@@ -373,7 +373,9 @@ class Publisher:
             finally:
                 self.store.discard_staging()
             result.finished_at = datetime.now(UTC)
-            self._record(result)
+            idle = not (result.files_written or result.files_removed or result.files_rejected)
+            if not (trigger == "change" and idle and result.reload == "not_needed"):
+                self._record(result)  # a background pass that found nothing to do is noise
             self.last_result = result
             return result
 
