@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -108,6 +109,22 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
             f"{server}/api/v1/groups", headers={"Authorization": f"Bearer {token.group(1)}"}
         ).json()
         assert [g["id"] for g in groups["data"]] == ["grp-123", "grp-456"]
+
+        # the demo alert goes the whole way: agent -> node_exporter -> Prometheus ->
+        # Alertmanager -> the stack's local receiver, within a minute or so
+        notifications = tmp_path / "state" / "notifications.jsonl"
+
+        def demo_alert_delivered() -> bool:
+            if not notifications.exists():
+                return False
+            return any(
+                alert["labels"].get("alertname") == "MountPointUnavailable_Production"
+                for line in notifications.read_text().splitlines()
+                for alert in json.loads(line).get("alerts", [])
+            )
+
+        wait_for(demo_alert_delivered, timeout=150, what="the demo alert at the local receiver")
+        assert "notification to oncall: MountPointUnavailable_Production" in log.read_text()
 
         children = _descendants(make.pid)
         # make, aami stack, server, node_exporter, alertmanager, prometheus, agent
