@@ -382,7 +382,7 @@ def _load_demo(stack: Stack, server_url: str, token: str) -> Path:
             {
                 "name": "demo-webhook",
                 "type": "webhook",
-                "settings": {"url": f"http://127.0.0.1:{stack.ports.webhook}/production-team"},
+                "settings": {"url": f"http://127.0.0.1:{stack.ports.webhook}/demo-webhook"},
             },
         )
         _call(
