@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Bearer token with full access; required unless --dev."
     )
+    sd_token: str | None = Field(
+        default=None,
+        description="read-only token for Prometheus's http_sd_configs; it can read service "
+        "discovery and nothing else (the admin token works too)",
+    )
     dev: bool = Field(default=False, description="Development mode: a token is generated.")
     sd_cache_size: int = Field(default=64, ge=1)
 
@@ -85,11 +90,13 @@ class Settings(BaseSettings):
             return parse_duration_seconds(value)
         raise ValueError("expected a duration such as '30s'")
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "sd_token")
     @classmethod
     def _strong_token(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 16:
-            raise ValueError("AAMI_ADMIN_TOKEN must be at least 16 characters")
+            raise ValueError(
+                "tokens must be at least 16 characters (AAMI_ADMIN_TOKEN, AAMI_SD_TOKEN)"
+            )
         return value
 
 

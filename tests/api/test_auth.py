@@ -56,3 +56,13 @@ def test_short_token_is_refused() -> None:
 
 def test_unknown_route_is_json_404(client: TestClient) -> None:
     assert client.get("/api/v1/nothing-here").json()["error"] == "not_found"
+
+
+def test_sd_token_reads_service_discovery_and_nothing_else(settings: Settings) -> None:
+    sd_token = "prometheus-sd-token-0123456789"
+    app = create_app(settings.model_copy(update={"sd_token": sd_token}))
+    with TestClient(app, headers={"Authorization": f"Bearer {sd_token}"}) as prometheus:
+        assert prometheus.get("/api/v1/sd/prometheus").status_code == 200
+        for path in ("/api/v1/groups", "/api/v1/targets", "/api/v1/audit"):
+            assert "may not" in error(prometheus.get(path), 403)
+        assert prometheus.post("/api/v1/groups", json={"name": "x"}).status_code == 403

@@ -15,7 +15,15 @@ from aami.config import Settings
 from aami.errors import Forbidden, Unauthorized
 from aami.registration.repository import NodeTokenRepository
 
-__all__ = ["AdminDep", "BearerDep", "PageDep", "PrincipalDep", "SessionDep", "SettingsDep"]
+__all__ = [
+    "AdminDep",
+    "BearerDep",
+    "PageDep",
+    "PrincipalDep",
+    "SdReaderDep",
+    "SessionDep",
+    "SettingsDep",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="AAMI API token")
 
@@ -50,8 +58,11 @@ async def bearer_token(
 
 def principal_from_memory(app: Any, token: str) -> Principal | None:
     """The admin token, or a node token seen recently; None when the database must say."""
-    if matches(token, app.state.settings.admin_token):
+    settings: Settings = app.state.settings
+    if matches(token, settings.admin_token or ""):
         return Principal(name="admin", role="admin")
+    if settings.sd_token and matches(token, settings.sd_token):
+        return Principal(name="prometheus-sd", role="sd")
     cache: NodeTokenCache = app.state.node_tokens
     target_id = cache.get(hash_token(token))
     if target_id is not None:
@@ -97,5 +108,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def require_sd_reader(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The admin token, or the read-only service-discovery token Prometheus uses."""
+    if principal.role not in ("admin", "sd"):
+        raise Forbidden("this token may not read service discovery")
+    return principal
+
+
+SdReaderDep = Annotated[Principal, Depends(require_sd_reader)]
 BearerDep = Annotated[str, Depends(bearer_token)]
 PageDep = Annotated[PageParams, Depends(get_page)]

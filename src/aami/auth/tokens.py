@@ -18,7 +18,7 @@ class Principal:
     """Who made a request: ``name`` goes into the audit trail."""
 
     name: str
-    role: Literal["admin", "node"]
+    role: Literal["admin", "node", "sd"]
     target_id: str | None = None
 
 

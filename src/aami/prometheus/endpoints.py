@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from aami.api.deps import AdminDep, SessionDep
+from aami.api.deps import SdReaderDep, SessionDep
 from aami.common.ids import ID_PATTERN
 from aami.prometheus.sd import SdCache, etag_matches
 from aami.prometheus.service import service_discovery
@@ -25,7 +25,7 @@ router = APIRouter(tags=["service discovery"])
 def prometheus_sd(
     request: Request,
     session: SessionDep,
-    _: AdminDep,
+    _: SdReaderDep,
     exporter_type: ExporterType | None = None,
     group_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     if_none_match: Annotated[str | None, Header()] = None,

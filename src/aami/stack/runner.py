@@ -117,6 +117,14 @@ class Stack:
         path.chmod(0o600)
         return token
 
+    def _sd_token_file(self) -> Path:
+        """Prometheus reads service discovery with a token that can do nothing else."""
+        path = self.state_dir / "sd-token"
+        if not path.exists():
+            path.write_text(generate_token("aamisd") + "\n")
+            path.chmod(0o600)
+        return path
+
     def prepare(self) -> str:
         ports = self.ports
         for port in (
@@ -152,7 +160,7 @@ class Stack:
             self.state_dir / "prometheus.yml",
             prometheus_config(
                 server_url=server_url,
-                token_file=self.state_dir / "admin-token",
+                token_file=self._sd_token_file(),
                 rule_globs=[
                     str(self.state_dir / "rules/static/*.yml"),
                     str(self.state_dir / "rules/generated/*.yml"),
@@ -174,6 +182,7 @@ class Stack:
         env = {
             **os.environ,
             "AAMI_ADMIN_TOKEN": token,
+            "AAMI_SD_TOKEN": (self.state_dir / "sd-token").read_text().strip(),
             "AAMI_DATABASE_URL": f"sqlite:///{self.state_dir / 'aami.db'}",
             "PROMETHEUS_URL": f"http://127.0.0.1:{ports.prometheus}",
             "PROMETHEUS_RULE_PATH": str(self.state_dir / "rules/generated"),
