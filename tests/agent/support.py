@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import yaml
 
 # The seed's Example 3 ScriptTemplate, exactly as its JSON spells `script_content`.
 SEED_MOUNT_CHECK: str = json.loads(
@@ -127,6 +128,23 @@ def serve(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
         thread.join()
 
 
+def agent_yaml(tmp_path: Path, url: str) -> Path:
+    """An agent config file for a server at ``url``, its directories under ``tmp_path``."""
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "server_url": url,
+                "token": NODE_TOKEN,
+                "target_id": "tgt-1",
+                "textfile_dir": str(tmp_path / "textfile"),
+                "cache_dir": str(tmp_path / "cache"),
+            }
+        )
+    )
+    return path
+
+
 def live_group_members(pgid: int) -> list[int]:
     """Pids of processes in group ``pgid`` that are not zombies (read from /proc)."""
     members = []
@@ -155,3 +173,28 @@ def pid_alive(pid: int) -> bool:
 
 def mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
+
+
+def children(pid: int) -> dict[int, str]:
+    """Processes whose parent is ``pid``, zombies included: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
+    return found
+
+
+def ignored_signals(pid: int) -> set[int]:
+    """The signals ``pid`` ignores (its SigIgn mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16)
+            return {signum for signum in range(1, 65) if mask & (1 << (signum - 1))}
+    return set()

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from aami.agent.cli import agent_app
-from tests.agent.support import NODE_TOKEN, FakeServer, make_check, mode, serve
+from tests.agent.support import NODE_TOKEN, FakeServer, agent_yaml, make_check, mode, serve
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
@@ -174,22 +174,6 @@ def test_register_refuses_bad_arguments(tmp_path: Path, extra: list[str], messag
     )
     assert result.exit_code == 2
     assert message in result.stderr
-
-
-def agent_yaml(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "agent.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "server_url": url,
-                "token": NODE_TOKEN,
-                "target_id": "tgt-1",
-                "textfile_dir": str(tmp_path / "textfile"),
-                "cache_dir": str(tmp_path / "cache"),
-            }
-        )
-    )
-    return path
 
 
 @pytest.mark.parametrize(("script", "code"), [('echo "fine 1"\n', 0), ("exit 4\n", 1)])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from aami.agent.watchdog import command
+
 
 def test_agent_imports_nothing_of_the_server() -> None:
     code = (
@@ -19,3 +21,23 @@ def test_agent_imports_nothing_of_the_server() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[] []"
+
+
+def test_the_watchdog_starts_light() -> None:
+    """Every run starts one: it must not pay for logging, subprocess or the agent's imports."""
+    *interpreter, script = command()
+    result = subprocess.run(
+        [*interpreter, "-X", "importtime", script],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "imported package" not in line
+    }
+    assert {"os", "signal"} <= imported
+    heavy = {"logging", "subprocess", "threading", "httpx", "typer", "aami", "aami.agent"}
+    assert imported & heavy == set()

@@ -7,6 +7,7 @@ it can be installed and reasoned about on its own. Modules:
 - ``client``  the only module that makes HTTP calls; the checks cache
 - ``output``  parse and canonicalise check output (pure)
 - ``runner``  run scripts, write textfiles, one agent run
+- ``watchdog`` the process that kills a dead agent's checks (stdlib only, started per run)
 - ``cli``     the ``aami agent`` Typer sub-app
 """
 

@@ -3,6 +3,8 @@
 A check runs as ``[interpreter, script, *config values]`` in its own session, never through a
 shell string, with the config also in ``AAMI_CONFIG_<KEY>`` and as JSON on stdin. Its output
 is parsed before anything is written; a failed check leaves its previous file in place.
+While checks run, a watchdog process (``aami.agent.watchdog``) holds their process groups and
+kills them if the agent dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import re
+import select
 import selectors
 import signal
 import subprocess
@@ -25,12 +28,14 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 
 import httpx
 
 from aami.agent.client import Check, ChecksClient, SyncResult, sync_checks
 from aami.agent.config import AgentConfig
 from aami.agent.output import MetricFamily, OutputError, Sample, canonicalise, serialise
+from aami.agent.watchdog import command as watchdog_command
 
 __all__ = [
     "AGENT_FILE",
@@ -39,6 +44,7 @@ __all__ = [
     "AgentBusy",
     "CheckResult",
     "RunReport",
+    "Watchdog",
     "agent_metrics",
     "build_argv",
     "build_env",
@@ -66,6 +72,7 @@ _STDERR_KEEP = 4096
 _CHECK_FILE_RE = re.compile(r"aami_[a-zA-Z0-9_-]+\.prom")
 _CHECK_TEMP_RE = re.compile(r"\.aami_[a-zA-Z0-9_-]+\.prom\.tmp")
 _SCRIPT_RE = re.compile(r"[0-9a-f]{64}\.(sh|py)")
+_WATCHDOG_EXIT_SECONDS = 5.0
 
 
 class AgentBusy(Exception):
@@ -112,6 +119,89 @@ class _Execution:
     stderr: bytes
     timed_out: bool
     too_large: bool
+
+
+class Watchdog:
+    """The agent's side of the check watchdog (``aami.agent.watchdog``); thread-safe.
+
+    ``register`` a check's process group right after spawning it and ``unregister`` it once
+    the group is killed; ``close`` when no check runs. If the agent dies in between, the
+    kernel closes the pipe and the watchdog kills the groups still registered. A watchdog
+    that is gone never fails a check: the first failed write is logged, later ones skipped.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdin is not None
+        self.process = process
+        self._stdin = process.stdin
+        self._lock = threading.Lock()
+        self._broken = False
+
+    @classmethod
+    def start(cls) -> Watchdog:
+        """Start the watchdog process in its own session, its stdin a pipe from us."""
+        process = subprocess.Popen(
+            watchdog_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,  # a terminal's Ctrl-C must not reach it
+            close_fds=True,
+        )
+        assert process.stdin is not None
+        # A watchdog that stops reading must not block a check: a full pipe is a failure.
+        os.set_blocking(process.stdin.fileno(), False)
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        """The watchdog's process id."""
+        return self.process.pid
+
+    def register(self, pgid: int) -> None:
+        """Have group ``pgid`` killed if the agent dies before ``unregister(pgid)``."""
+        self._send(f"+{pgid}\n")
+
+    def unregister(self, pgid: int) -> None:
+        """Forget group ``pgid``: call it before reaping the leader, while the pgid is ours."""
+        self._send(f"-{pgid}\n")
+
+    def close(self) -> None:
+        """Close the pipe (the watchdog kills any group still registered) and reap it."""
+        with self._lock:
+            self._broken = True
+            self._stdin.close()
+        if not _reap(self.process, _WATCHDOG_EXIT_SECONDS):
+            log.warning("the check watchdog (pid %d) did not exit; killing it", self.pid)
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Watchdog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, message: str) -> None:
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                # One write of less than PIPE_BUF bytes: atomic, never split.
+                os.write(self._stdin.fileno(), message.encode("ascii"))
+            except OSError as exc:
+                self._broken = True
+                log.warning(
+                    "the check watchdog (pid %d) is gone (%s): until the next run, checks "
+                    "would outlive a killed agent",
+                    self.pid,
+                    exc,
+                )
 
 
 def check_filename(name: str) -> str:
@@ -162,9 +252,14 @@ def install_script(check: Check, scripts_dir: Path) -> Path:
 
 
 def run_check(
-    check: Check, script: Path, *, max_output_bytes: int, work_dir: Path | None = None
+    check: Check,
+    script: Path,
+    *,
+    max_output_bytes: int,
+    work_dir: Path | None = None,
+    watchdog: Watchdog | None = None,
 ) -> CheckResult:
-    """Run one installed check and parse its output."""
+    """Run one installed check and parse its output; ``watchdog`` guards its process group."""
     started_at, start = time.time(), time.monotonic()
     with tempfile.TemporaryDirectory(prefix="check-", dir=work_dir) as cwd:
         try:
@@ -175,6 +270,7 @@ def run_check(
                 cwd=cwd,
                 timeout=check.timeout_seconds,
                 limit=max_output_bytes,
+                watchdog=watchdog,
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv or env
             duration = time.monotonic() - start
@@ -213,8 +309,12 @@ def run_checks(
     parallelism: int,
     max_output_bytes: int,
     work_dir: Path | None = None,
+    watchdog: Watchdog | None = None,
 ) -> list[CheckResult]:
-    """Verify, install and run checks in parallel; results in the order of ``checks``."""
+    """Verify, install and run checks in parallel; results in the order of ``checks``.
+
+    ``watchdog`` kills the checks' process groups if the agent dies while they run.
+    """
     results: list[CheckResult | None] = [None] * len(checks)
     jobs: list[tuple[int, Check, Path]] = []
     files: set[str] = {AGENT_FILE}
@@ -237,6 +337,7 @@ def run_checks(
                     script,
                     max_output_bytes=max_output_bytes,
                     work_dir=work_dir,
+                    watchdog=watchdog,
                 )
                 for index, check, script in jobs
             }
@@ -343,31 +444,34 @@ def run_once(config: AgentConfig, *, transport: httpx.BaseTransport | None = Non
     start = time.monotonic()
     config.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _locked(config.cache_dir / "agent.lock"):
-        with ChecksClient(
-            config.server_url,
-            config.token,
-            timeout=config.request_timeout_seconds,
-            transport=transport,
-        ) as client:
-            sync = sync_checks(
-                client,
-                config.cache_dir / "checks.json",
-                target_id=config.target_id,
-                hostname=config.hostname,
+        # Started before the fetch so that it boots while the server answers.
+        with _started_watchdog() as watchdog:
+            with ChecksClient(
+                config.server_url,
+                config.token,
+                timeout=config.request_timeout_seconds,
+                transport=transport,
+            ) as client:
+                sync = sync_checks(
+                    client,
+                    config.cache_dir / "checks.json",
+                    target_id=config.target_id,
+                    hostname=config.hostname,
+                )
+            if sync.message:
+                log.warning("%s", sync.message)
+            checks = sync.checks or []
+            scripts_dir = config.cache_dir / "scripts"
+            work_dir = config.cache_dir / "work"
+            work_dir.mkdir(exist_ok=True, mode=0o700)
+            results = run_checks(
+                checks,
+                scripts_dir=scripts_dir,
+                parallelism=config.parallelism,
+                max_output_bytes=config.max_output_bytes,
+                work_dir=work_dir,
+                watchdog=watchdog,
             )
-        if sync.message:
-            log.warning("%s", sync.message)
-        checks = sync.checks or []
-        scripts_dir = config.cache_dir / "scripts"
-        work_dir = config.cache_dir / "work"
-        work_dir.mkdir(exist_ok=True, mode=0o700)
-        results = run_checks(
-            checks,
-            scripts_dir=scripts_dir,
-            parallelism=config.parallelism,
-            max_output_bytes=config.max_output_bytes,
-            work_dir=work_dir,
-        )
         config.textfile_dir.mkdir(parents=True, exist_ok=True)
         results = [_publish(config.textfile_dir, result) for result in results]
         removed: list[str] = []
@@ -411,8 +515,33 @@ def _refuse(check: Check, files: set[str]) -> tuple[str, str] | None:
     return None
 
 
+@contextlib.contextmanager
+def _started_watchdog() -> Iterator[Watchdog | None]:
+    """A watchdog for one run's checks; None (and a warning) if it cannot be started."""
+    guard: Watchdog | None
+    try:
+        guard = Watchdog.start()
+    except OSError as exc:
+        log.warning(
+            "cannot start the check watchdog (%s): checks would outlive a killed agent", exc
+        )
+        guard = None
+    if guard is None:  # outside the except block: the run's own errors are not "during" it
+        yield None
+        return
+    with guard:
+        yield guard
+
+
 def _execute(
-    argv: list[str], *, env: dict[str, str], stdin: bytes, cwd: str, timeout: float, limit: int
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    stdin: bytes,
+    cwd: str,
+    timeout: float,
+    limit: int,
+    watchdog: Watchdog | None = None,
 ) -> tuple[_Execution, int]:
     """Run ``argv`` in a new session; kill its whole process group when it is done."""
     # A file, not a pipe, for stdin: a script that never reads it cannot block us.
@@ -431,11 +560,16 @@ def _execute(
         )
     with process:
         try:
+            if watchdog is not None:
+                watchdog.register(process.pid)
             stdout, stderr, timed_out, too_large = _collect(process, timeout, limit)
         finally:
             # The leader is not reaped yet, so its pid still names this group and cannot
-            # have been reused: killing the group reaches only the check's processes.
+            # have been reused: killing the group reaches only the check's processes. The
+            # same holds for the watchdog, so it lets go of the group before the reaping.
             _kill_group(process.pid)
+            if watchdog is not None:
+                watchdog.unregister(process.pid)
         returncode = process.wait()
     return _Execution(returncode, stdout, stderr, timed_out, too_large), process.pid
 
@@ -497,6 +631,21 @@ def _exit_fd(pid: int) -> Iterator[int | None]:
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``process`` to exit and reap it; False if it did not."""
+    with _exit_fd(process.pid) as exit_fd:
+        if exit_fd is not None:  # woken by the exit itself, not by Popen.wait's polling
+            poller = select.poll()
+            poller.register(exit_fd, select.POLLIN)
+            poller.poll(timeout * 1000)
+            timeout = 0
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _has_exited(pid: int) -> bool:
