@@ -77,6 +77,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         PROMETHEUS_URL="http://127.0.0.1:1",
         PROMETHEUS_RELOAD_ENABLED=False,
         ALERTMANAGER_URL="http://127.0.0.1:1",
+        # Passes run on changes and requests only, so a test sees what it asked for.
+        publish_check_interval=3600,
     )
 
 

@@ -5,21 +5,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from aami import __version__
 from aami.alertmanager.client import AlertmanagerClient
 from aami.alertmanager.endpoints import notifications_router
 from aami.alertmanager.endpoints import router as alertmanager_router
-from aami.alertmanager.service import AlertmanagerConfig, SilenceWatcher
+from aami.alertmanager.publisher import AlertmanagerPublisher
+from aami.alertmanager.service import SilenceWatcher
 from aami.alerts.endpoints import rules_router as alert_rules_router
 from aami.alerts.endpoints import seed_router
 from aami.alerts.endpoints import templates_router as alert_templates_router
+from aami.alerts.service import RULE_CHECKER
 from aami.api.errors import install_error_handlers
+from aami.api.health import Readiness
 from aami.api.metrics import MetricsMiddleware, make_registry
 from aami.audit.endpoints import router as audit_router
 from aami.auth.tokens import NodeTokenCache
@@ -35,11 +39,15 @@ from aami.db.session import RevisionCache, make_engine, make_sessionmaker, on_ar
 from aami.groups.endpoints import router as groups_router
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.endpoints import router as sd_router
-from aami.prometheus.lease import PublisherLease
-from aami.prometheus.publisher import Publisher
+from aami.prometheus.publisher import RulePublisher
 from aami.prometheus.rule_files import RuleFileStore
 from aami.prometheus.rules_endpoints import router as prometheus_router
 from aami.prometheus.sd import SdCache
+from aami.prometheus.validation import PromtoolRuleChecker
+from aami.publishing.lease import PublisherLease
+from aami.publishing.metrics import PublishingCollector
+from aami.publishing.reconciler import Reconciler, Timing
+from aami.publishing.types import Target
 from aami.registration.endpoints import register_router, tokens_router
 from aami.targets.endpoints import exporters_router
 from aami.targets.endpoints import router as targets_router
@@ -50,9 +58,17 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(
-    settings: Settings, *, migrate: bool = True, publisher_debounce: float = 0.2
-) -> FastAPI:
+def _lease_lock_path(settings: Settings) -> Path:
+    """Where replicas on one host (SQLite) lock the publisher lease: beside the database,
+    which must be writable anyway, so a read-only rule directory cannot hide the lease."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        database = Path(url.database).expanduser()
+        return database.with_name(database.name + ".publisher-lock")
+    return settings.prometheus_rule_path / ".publisher.lock"
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     """Build the app; the database is migrated and the publisher started when it starts."""
     if not settings.admin_token:
         raise ValueError("AAMI_ADMIN_TOKEN is not set; the API would be open to anyone")
@@ -62,15 +78,15 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(engine)
-        publisher.start(reconcile=True)
+        reconciler.start()
         watcher.start()
         try:
             yield
         finally:
             watcher.stop()
-            publisher.stop()
+            reconciler.stop()
             alertmanager.close()
-            publisher.client.close()
+            prometheus.close()
             engine.dispose()
 
     app = FastAPI(
@@ -87,27 +103,63 @@ def create_app(
     app.state.revisions = RevisionCache(app.state.sessionmaker)
     on_areas_committed(app.state.sessionmaker, app.state.revisions.invalidate)
     app.state.node_tokens = NodeTokenCache()
-    store = RuleFileStore(settings.prometheus_rule_path, backups=settings.prometheus_backup_enabled)
-    publisher = Publisher(
-        factory=app.state.sessionmaker,
-        store=store,
-        client=PrometheusClient(
-            settings.prometheus_url, timeout=settings.prometheus_reload_timeout
-        ),
+    factory = app.state.sessionmaker
+    # Every session of this app checks rules with promtool before they are saved.
+    factory.configure(
+        info={
+            RULE_CHECKER: PromtoolRuleChecker(
+                enabled=settings.prometheus_validate_rules, timeout=settings.tool_timeout
+            )
+        }
+    )
+    rule_store = RuleFileStore(
+        settings.prometheus_rule_path, backups=settings.prometheus_backup_enabled
+    )
+    prometheus = PrometheusClient(
+        settings.prometheus_url, timeout=settings.prometheus_reload_timeout
+    )
+    rules = RulePublisher(
+        factory=factory,
+        store=rule_store,
+        client=prometheus,
         validate=settings.prometheus_validate_rules,
         reload_enabled=settings.prometheus_reload_enabled,
-        debounce=publisher_debounce,
-        lease=PublisherLease(engine, settings.prometheus_rule_path / ".publisher.lock"),
+        promtool_timeout=settings.promtool_timeout,
     )
-    on_rule_scopes_committed(app.state.sessionmaker, publisher.mark)
     alertmanager = AlertmanagerClient(settings.alertmanager_url)
-    watcher = SilenceWatcher(app.state.sessionmaker, alertmanager, settings.silence_watch_interval)
+    notifications = AlertmanagerPublisher(
+        factory=factory, settings=settings, client=alertmanager, tool_timeout=settings.tool_timeout
+    )
+    reconciler = Reconciler(
+        factory=factory,
+        lease=PublisherLease(engine, factory, _lease_lock_path(settings)),
+        # The Alertmanager config is a target only where AAMI manages the file.
+        targets=[rules, notifications] if notifications.managed else [rules],
+        timing=Timing(
+            debounce=settings.publish_debounce,
+            check_interval=settings.publish_check_interval,
+            retry_max=settings.publish_retry_max,
+            history_keep=settings.publish_history_keep,
+            history_max_age=settings.publish_history_days * 86400.0,
+        ),
+    )
+    on_rule_scopes_committed(factory, lambda scopes: reconciler.mark(Target.PROMETHEUS, scopes))
+    on_areas_committed(
+        factory,
+        lambda areas: (
+            reconciler.mark(Target.ALERTMANAGER, {"config"}) if "alerting" in areas else None
+        ),
+    )
+    watcher = SilenceWatcher(factory, alertmanager, settings.silence_watch_interval)
     app.state.alertmanager = alertmanager
-    app.state.alertmanager_config = AlertmanagerConfig(settings, alertmanager)
+    app.state.alertmanager_publisher = notifications
     app.state.silence_watcher = watcher
-    app.state.rule_store = store
-    app.state.publisher = publisher
+    app.state.rule_store = rule_store
+    app.state.prometheus = prometheus
+    app.state.rule_publisher = rules
+    app.state.reconciler = reconciler
     registry, requests, latency = make_registry()
+    registry.register(PublishingCollector(reconciler))
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
     install_error_handlers(app)
 
@@ -146,18 +198,33 @@ def create_app(
         """The process answers."""
         return {"status": "ok"}
 
+    readiness = Readiness(factory, reconciler.lease.holder)
+
     @app.get("/health/ready", tags=["health"])
-    def ready(request: Request) -> JSONResponse:
-        """The database answers."""
-        try:
-            with request.app.state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as exc:
-            log.warning("readiness: database unreachable: %s", type(exc).__name__)
-            return JSONResponse(
-                {"status": "unavailable", "detail": "database unreachable"}, status_code=503
+    def ready() -> JSONResponse:
+        """The database answers and accepts writes (503 otherwise); publishing problems are
+        reported here too, but do not take the replica out of service (it still serves
+        service discovery and checks)."""
+        error = readiness.check()
+        publishing = {
+            target.value: (
+                "ok"
+                if state.failures == 0
+                else f"failing: {state.last_result.error if state.last_result else ''}"
             )
-        return JSONResponse({"status": "ok", "database": "ok"})
+            for target, state in reconciler.states.items()
+        }
+        if error is not None:
+            log.warning("readiness: the database cannot write: %s", error)
+            return JSONResponse(
+                {
+                    "status": "unavailable",
+                    "detail": f"the database cannot write: {error}",
+                    "publishing": publishing,
+                },
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok", "database": "ok", "publishing": publishing})
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics() -> Response:

@@ -78,12 +78,44 @@ class Settings(BaseSettings):
     alertmanager_base_config: Path | None = Field(
         default=None, description="the shipped alertmanager.yml the managed routes extend"
     )
+    promtool_timeout: float = Field(
+        default=30.0,
+        description="promtool in the publisher: killed after this long (a duration)",
+    )
+    tool_timeout: float = Field(
+        default=10.0,
+        description="amtool and promtool inside a request: killed after this long",
+    )
+    publish_debounce: float = Field(
+        default=0.2,
+        ge=0,
+        description="quiet time after a change before it is published (a burst is one batch)",
+    )
+    publish_check_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="how often the publisher compares desired, written and loaded state",
+    )
+    publish_retry_max: float = Field(
+        default=60.0, gt=0, description="the longest wait between retries of a failing publish"
+    )
+    publish_history_keep: int = Field(default=1000, ge=10, description="rows kept per target")
+    publish_history_days: int = Field(default=30, ge=1, description="rows older than this go")
     silence_max_duration: float = Field(default=24 * 3600.0, description="seconds")
     silence_max_share: float = Field(default=0.5, gt=0, le=1)
     silence_max_share_min_alerts: int = Field(default=2, ge=1)
     silence_watch_interval: float = Field(default=10.0, gt=0)
 
-    @field_validator("prometheus_reload_timeout", "silence_max_duration", mode="before")
+    @field_validator(
+        "prometheus_reload_timeout",
+        "silence_max_duration",
+        "promtool_timeout",
+        "tool_timeout",
+        "publish_debounce",
+        "publish_check_interval",
+        "publish_retry_max",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):

@@ -146,7 +146,7 @@ def test_bad_input_is_422_and_touches_no_file(
     detail = error(response, 422)
     assert needle is not None
     assert needle in detail
-    client.post("/api/v1/prometheus/rules/regenerate")
+    assert client.post("/api/v1/prometheus/rules/regenerate?wait=20").status_code == 200
     assert _files(rules_dir) == before
     if kind == "rule":
         assert client.get("/api/v1/audit").json()["pagination"]["total"] == audit_before + 1
@@ -336,7 +336,7 @@ def test_regenerate_and_history(client: TestClient, rules_dir: Path) -> None:
     _published(client, rules_dir, {"group-production-grp-123.yml", "group-development-grp-456.yml"})
     (rules_dir / "group-production-grp-123.yml").write_text("hand edited\n")
     (rules_dir / "group-stale-group.yml").write_text("groups: []\n")
-    result = client.post("/api/v1/prometheus/rules/regenerate").json()
+    result = client.post("/api/v1/prometheus/rules/regenerate?wait=20").json()
     assert result["files_written"] == ["group-production-grp-123.yml"]
     assert result["files_removed"] == ["group-stale-group.yml"]
     assert result["files_unchanged"] == 1
@@ -344,10 +344,13 @@ def test_regenerate_and_history(client: TestClient, rules_dir: Path) -> None:
     assert result["reload"] == "disabled"
     assert result["result"] == "ok"
     assert "HighDiskUsage_Production" in (rules_dir / "group-production-grp-123.yml").read_text()
-    one = client.post("/api/v1/prometheus/rules/regenerate/production").json()
+    one = client.post("/api/v1/prometheus/rules/regenerate/production?wait=20").json()
     assert one["scopes"] == ["production-grp-123"]
     assert one["files_unchanged"] == 1
     error(client.post("/api/v1/prometheus/rules/regenerate/nope"), 404)
+    scheduled = client.post("/api/v1/prometheus/rules/regenerate")
+    assert scheduled.status_code == 202
+    assert scheduled.json()["result"] == "scheduled"
     history = client.get("/api/v1/prometheus/rules/history").json()
     assert history["data"][0]["trigger"] == "regenerate"
     assert history["pagination"]["total"] >= 3
@@ -359,7 +362,8 @@ def test_status_without_prometheus(client: TestClient) -> None:
     status = client.get("/api/v1/prometheus/status").json()
     assert status["reachable"] is False
     assert status["ready"] is False
-    assert status["rule_groups"]["in_sync"] is False
-    reload = client.post("/api/v1/prometheus/reload").json()
+    assert status["in_sync"] is False
+    assert "does not answer" in status["last_error"]
+    reload = client.post("/api/v1/prometheus/reload?wait=20").json()
     assert reload["reload"] == "pending"
     assert "does not answer" in reload["error"]

@@ -37,7 +37,9 @@ def test_wrong_token_is_401(anon: TestClient) -> None:
 def test_open_endpoints(anon: TestClient) -> None:
     assert anon.get("/health").json()["status"] == "ok"
     assert anon.get("/health/live").status_code == 200
-    assert anon.get("/health/ready").json() == {"status": "ok", "database": "ok"}
+    ready = anon.get("/health/ready").json()
+    assert (ready["status"], ready["database"]) == ("ok", "ok")
+    assert set(ready["publishing"]) == {"prometheus"}  # the Alertmanager config is not managed
     anon.get("/api/v1/groups")
     metrics = anon.get("/metrics").text
     assert 'aami_http_requests_total{method="GET",route="/api/v1/groups",status="401"}' in metrics

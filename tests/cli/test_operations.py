@@ -113,7 +113,15 @@ def test_rules(server: str) -> None:
 
     status = as_json(aami(server, "rules", "status", "-o", "json"))
     assert status["reload_enabled"] is False
-    assert "reload enabled" in aami(server, "rules", "status").stdout
+    assert "grp-ops" in status["groups"]
+    table = aami(server, "rules", "status").stdout
+    assert "reload enabled" in table
+    assert "in sync" in table
+    # one row per group: desired, written and loaded revisions (loaded unknown here)
+    row = next(line for line in table.splitlines() if line.strip("│ ").startswith("grp-ops "))
+    group = status["groups"]["grp-ops"]
+    assert str(group["desired_revision"]) in row
+    assert group["loaded_revision"] is None
 
     history = as_json(aami(server, "rules", "history", "--limit", "2", "-o", "json"))
     assert history["data"]
@@ -131,6 +139,16 @@ def test_prometheus(server: str) -> None:
     reload = as_json(aami(server, "prometheus", "reload", "-o", "json"))
     assert reload["trigger"] == "reload"
     assert aami(server, "prometheus", "reload").stdout.startswith("reload: ")
+
+
+def test_alertmanager(server: str) -> None:
+    status = as_json(aami(server, "alertmanager", "status", "-o", "json"))
+    assert status["reachable"] is True
+    assert status["managed"] is False  # AAMI only validates notification changes here
+    assert status["in_sync"] is None
+    assert "managed" in aami(server, "alertmanager", "status").stdout
+    history = as_json(aami(server, "alertmanager", "history", "-o", "json"))
+    assert "data" in history
 
 
 def test_checks(server: str) -> None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from aami.config import Settings
 from tests.configcode.fixtures import SECRET, SECRET_ENV, populate
+from tests.support.stamps import without_stamp
 
 
 def export(client: TestClient) -> dict[str, Any]:
@@ -27,14 +28,17 @@ def plan(client: TestClient, document: dict[str, Any], *, prune: bool = False) -
 
 
 def apply(client: TestClient, document: dict[str, Any], *, prune: bool = False) -> dict[str, Any]:
-    response = client.post(f"/api/v1/config/apply?prune={str(prune).lower()}", json=document)
+    response = client.post(
+        f"/api/v1/config/apply?prune={str(prune).lower()}&wait=20", json=document
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
 def rule_files(rules_dir: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(rules_dir.glob("*.yml"))}
+    """The rule files, without the stamp that names the revision they were written at."""
+    return {path.name: without_stamp(path.read_bytes()) for path in sorted(rules_dir.glob("*.yml"))}
 
 
 def actions(result: dict[str, Any]) -> set[tuple[str, str, str]]:
@@ -77,7 +81,7 @@ def test_export_apply_export_on_an_empty_server_is_identical(
     assert export(second) == document
 
     for client in (api, second):
-        response = client.post("/api/v1/prometheus/rules/regenerate")
+        response = client.post("/api/v1/prometheus/rules/regenerate?wait=20")
         assert response.status_code == 200, response.text
     first_files = rule_files(settings.prometheus_rule_path)
     second_files = rule_files(tmp_path / "second" / "rules")

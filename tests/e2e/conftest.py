@@ -73,8 +73,11 @@ class Stack:
         return result
 
     def loaded_rules(self) -> dict[str, list[dict[str, Any]]]:
-        """Rule groups Prometheus has loaded, by name."""
-        response = httpx.get(f"{self.prometheus_url}/api/v1/rules", timeout=5)
+        """Alerting rules Prometheus has loaded, by group name (without the recording rule
+        that stamps each AAMI group)."""
+        response = httpx.get(
+            f"{self.prometheus_url}/api/v1/rules", params={"type": "alert"}, timeout=5
+        )
         response.raise_for_status()
         return {g["name"]: g["rules"] for g in response.json()["data"]["groups"]}
 

@@ -105,9 +105,16 @@ def test_group_thresholds_reach_the_webhook(alert_stack: Stack) -> None:
             what="group a's rules gone from Prometheus",
         )
         assert not (stack.rules_dir / "group-grp-a.yml").exists()
-        status = api.get("/api/v1/prometheus/status").json()
-        assert status["rule_groups"]["in_sync"] is True
+        status = wait_for(
+            lambda: (answer := api.get("/api/v1/prometheus/status").json())["in_sync"] and answer,
+            timeout=15,
+            what="the status to say in sync",
+        )
         assert status["last_publish"]["result"] == "ok"
+        assert set(status["groups"]) == {"grp-b"}
+        group_b = status["groups"]["grp-b"]
+        assert group_b["desired_revision"] == group_b["written_revision"]
+        assert group_b["written_revision"] == group_b["loaded_revision"]
 
 
 def test_prometheus_unreachable_during_a_change(alert_stack: Stack) -> None:
@@ -156,35 +163,86 @@ def test_prometheus_unreachable_during_a_change(alert_stack: Stack) -> None:
         stack.webhook.wait_for_alert(alertname="GPUHot_Training")
 
 
-def test_a_file_promtool_rejects_never_replaces_the_good_one(alert_stack: Stack) -> None:
+def test_a_poisoned_annotation_is_refused_and_never_blocks_other_groups(
+    alert_stack: Stack,
+) -> None:
     stack = alert_stack
     with stack.api as api:
         _fleet(stack, api)
         assert api.post("/api/v1/alert-templates", json=TEMPLATE).status_code == 201
-        response = api.post(
-            "/api/v1/alert-rules",
-            json={"template_id": "GPUHot", "group_id": "grp-a", "config": {"threshold": 70}},
+        for group_id in ("grp-a", "grp-b"):
+            response = api.post(
+                "/api/v1/alert-rules",
+                json={"template_id": "GPUHot", "group_id": group_id, "config": {"threshold": 95}},
+            )
+            assert response.status_code == 201, response.text
+        wait_for(
+            lambda: {"aami-grp-a", "aami-grp-b"} <= set(_rule_names(stack)),
+            timeout=30,
+            what="rules loaded",
         )
-        assert response.status_code == 201
-        wait_for(lambda: "aami-grp-a" in _rule_names(stack), timeout=30, what="rules loaded")
-        good = (stack.rules_dir / "group-grp-a.yml").read_bytes()
 
-        # Bypass the API: an annotation Prometheus's template engine refuses.
+        # Through the API, an annotation Prometheus's template engine refuses is a 422 that
+        # names the field, and nothing changes.
+        files = {p.name: p.read_bytes() for p in stack.rules_dir.glob("*.yml")}
+        poison = {"summary": "{{ no_such_function $value }}"}
+        response = api.put("/api/v1/alert-templates/GPUHot", json={"annotations": poison})
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert detail.startswith("annotations.summary: promtool rejects it")
+        assert "no_such_function" in detail
+        rule_a = api.get("/api/v1/alert-rules?group_id=grp-a").json()["data"][0]
+        response = api.put(f"/api/v1/alert-rules/{rule_a['id']}", json={"annotations": poison})
+        assert response.status_code == 422, response.text
+        assert "annotations.summary" in response.json()["detail"]
+        assert {p.name: p.read_bytes() for p in stack.rules_dir.glob("*.yml")} == files
+
+        # Behind the API's back (a hand-edited database), group a's rule is poisoned and
+        # marked changed: its file cannot be published, visibly, and group b goes on.
+        good = (stack.rules_dir / "group-grp-a.yml").read_bytes()
         with sqlite3.connect(stack.tmp / "aami.db") as db:
             db.execute(
-                "UPDATE alert_templates SET annotations = ? WHERE name = 'GPUHot'",
+                "UPDATE alert_rules SET annotations = ? WHERE scope_key = 'grp-a'",
                 ('{"summary": "{{ no_such_function $value }}"}',),
             )
-        result = api.post("/api/v1/prometheus/rules/regenerate/grp-a").json()
+            db.execute("UPDATE config_revisions SET revision = revision + 1 WHERE name = 'rules'")
+            db.execute(
+                "UPDATE rule_scope_revisions SET revision = "
+                "(SELECT revision FROM config_revisions WHERE name = 'rules') "
+                "WHERE scope = 'grp-a'"
+            )
+        result = api.post("/api/v1/prometheus/rules/regenerate/grp-a?wait=20").json()
         assert result["validation"] == "failed"
-        assert "group-grp-a.yml" in result["files_rejected"]
         assert "no_such_function" in result["files_rejected"]["group-grp-a.yml"]
         assert result["files_written"] == []
         assert result["result"] == "failed"
         assert (stack.rules_dir / "group-grp-a.yml").read_bytes() == good
-        assert not list((stack.rules_dir).glob("*.tmp*"))
-        # Prometheus keeps the previous rules and keeps evaluating them
+        assert not list((stack.rules_dir).glob(".*.tmp"))
+
+        # Group b's threshold drops to 70: published, loaded, firing, while a stays stuck.
+        rule_b = api.get("/api/v1/alert-rules?group_id=grp-b").json()["data"][0]
+        response = api.put(
+            f"/api/v1/alert-rules/{rule_b['id']}", json={"config": {"threshold": 70}}
+        )
+        assert response.status_code == 200, response.text
+        assert stack.webhook is not None
+        stack.webhook.wait_for_alert(alertname="GPUHot_Inference")
+
+        def settled() -> dict[str, Any] | None:
+            status = api.get("/api/v1/prometheus/status").json()
+            return status if status["groups"]["grp-b"]["in_sync"] else None
+
+        status = wait_for(settled, timeout=30, what="group b in sync")
+        assert status["in_sync"] is False
+        assert status["out_of_sync"] == ["grp-a"]
+        group_a = status["groups"]["grp-a"]
+        assert group_a["desired_revision"] > group_a["written_revision"]
+        assert group_a["written_revision"] == group_a["loaded_revision"]
+        assert "no_such_function" in group_a["error"]
+        # Prometheus keeps evaluating group a's previous rules
         rules = stack.loaded_rules()["aami-grp-a"]
         assert rules[0]["annotations"]["summary"] == "GPU at {{ $value }} on {{ $labels.instance }}"
-        assert stack.webhook is not None
-        stack.webhook.wait_for_alert(alertname="GPUHot_Training")
+        # and /metrics says one group is out of sync
+        metrics = httpx.get(f"{stack.server_url}/metrics", timeout=5).text
+        assert 'aami_publish_out_of_sync_scopes{target="prometheus"} 1.0' in metrics
+        assert 'aami_publish_in_sync{target="prometheus"} 0.0' in metrics

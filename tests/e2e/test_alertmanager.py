@@ -252,9 +252,15 @@ def test_managed_route_and_a_rejected_receiver(alert_stack: Stack) -> None:
             },
         )
         assert route.status_code == 201, route.text
-        status = api.get("/api/v1/alertmanager/status").json()
+        # Written, reloaded and confirmed after the commit, by the publisher.
+        status = wait_for(
+            lambda: (answer := api.get("/api/v1/alertmanager/status").json())["in_sync"] and answer,
+            timeout=30,
+            what="Alertmanager to run the managed config",
+        )
         assert status["reachable"] is True
-        assert status["last_publish"]["reloaded"] is True
+        assert status["config"]["loaded_revision"] == status["config"]["desired_revision"]
+        assert status["last_publish"]["reload"] == "ok"
         running = httpx.get(f"{stack.alertmanager_url}/api/v2/status").json()["config"]["original"]
         assert "name: second" in running
 

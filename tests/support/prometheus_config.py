@@ -38,7 +38,8 @@ def shipped_config_for_test(
             sd["refresh_interval"] = interval
             sd["authorization"]["credentials_file"] = str(token_file)
         for static in job.get("static_configs", []):
-            static["targets"] = [f"127.0.0.1:{prometheus_port}"]
+            own = server.netloc if job["job_name"] == "aami" else f"127.0.0.1:{prometheus_port}"
+            static["targets"] = [own]
     if alertmanager is None:
         config.pop("alerting", None)
     else:

@@ -10,9 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from aami.alerts.models import AlertTemplate
+from aami.common.changes import mark_rule_scopes
 from aami.prometheus.client import PrometheusClient
-from aami.prometheus.publisher import PublishResult
 from tests.web.conftest import Ui
 from tests.web.test_pages import TEMPLATE_FORM, _fleet
 
@@ -44,7 +46,7 @@ def _prometheus(request: httpx.Request) -> httpx.Response:
 
 @pytest.fixture
 def prometheus(ui_app: FastAPI) -> None:
-    ui_app.state.publisher.client = PrometheusClient(
+    ui_app.state.prometheus = PrometheusClient(
         "http://prometheus.test", transport=httpx.MockTransport(_prometheus)
     )
 
@@ -73,34 +75,29 @@ def test_preview_lists_what_would_fire(ui: Ui) -> None:
     assert "gpu-node-01" in page
 
 
-def test_publishing_shows_a_failed_publish(ui: Ui, ui_app: FastAPI) -> None:
-    publisher = ui_app.state.publisher
-    failed = PublishResult(
-        trigger="regenerate",
-        actor="admin (web)",
-        scopes=None,
-        files_rejected={"group-prod.yml": "promtool: group-prod.yml: bad expr"},
-        validation="failed",
-        validation_output="FAILED: bad expr",
-        reload="skipped",
-        result="failed",
-        error="validation failed: nothing was written",
+def test_publishing_shows_a_failed_publish_and_what_is_out_of_sync(ui: Ui, ui_app: FastAPI) -> None:
+    _fleet(ui)
+    response = ui.api(
+        "POST", "/api/v1/alert-rules", json={"template_id": "HighCPU", "group_id": "prod"}
     )
-
-    def publish(*_: Any, **__: Any) -> PublishResult:
-        publisher.last_result = failed
-        return failed
-
-    publisher.publish = publish
-    publisher.reload_pending = True
+    assert response.status_code == 201, response.text
+    # Poisoned behind the API's back (a hand-edited database): promtool refuses it.
+    with ui_app.state.sessionmaker() as session:
+        template = session.scalars(select(AlertTemplate)).one()
+        template.annotations = {"summary": "{{ not_a_function }}"}
+        session.flush()
+        mark_rule_scopes(session, {"prod"})
+        session.commit()
     page = ui.post("/ui/publishing/regenerate", {}).text
-    assert "failed" in page
-    assert "promtool: group-prod.yml: bad expr" in page
-    assert "FAILED: bad expr" in page
-    assert "a reload is pending" in page
+    assert "Regenerated" in page
+    assert "not_a_function" in page
+    assert "promtool output" in page
+    assert 'data-sync="prometheus"' in page
+    assert "out of sync" in page
     dashboard = ui.get("/ui/").text
-    assert "This server's last publish: failed" in dashboard
-    assert "A Prometheus reload is pending" in dashboard
+    assert 'data-sync="prometheus"' in dashboard
+    assert "out of sync" in dashboard
+    assert "(prod)" in dashboard
 
 
 def test_long_lists_have_pages(ui: Ui) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from aami.alertmanager import service
 from aami.alertmanager.client import AlertmanagerClient
+from aami.alertmanager.publisher import SCOPE, AlertmanagerPublisher
 from aami.alertmanager.schemas import (
     AlertRead,
     ChannelCreate,
@@ -21,7 +22,11 @@ from aami.alertmanager.schemas import (
     SilenceCreate,
     SilenceRead,
 )
-from aami.api.deps import AdminDep, SessionDep, SettingsDep
+from aami.api.deps import AdminDep, PageDep, ReconcilerDep, SessionDep, SettingsDep
+from aami.common.schemas import Page
+from aami.publishing import service as publishing
+from aami.publishing.schemas import PublishRead
+from aami.publishing.types import Target
 
 router = APIRouter(tags=["alerts and silences"])
 notifications_router = APIRouter(tags=["notifications"])
@@ -32,9 +37,9 @@ def _client(request: Request) -> AlertmanagerClient:
     return client
 
 
-def _config(request: Request) -> service.AlertmanagerConfig:
-    config: service.AlertmanagerConfig = request.app.state.alertmanager_config
-    return config
+def _config(request: Request) -> AlertmanagerPublisher:
+    publisher: AlertmanagerPublisher = request.app.state.alertmanager_publisher
+    return publisher
 
 
 @router.get("/alerts", response_model=list[AlertRead])
@@ -159,9 +164,45 @@ def silence_group(
 
 
 @router.get("/alertmanager/status")
-def alertmanager_status(request: Request, _: AdminDep) -> dict[str, Any]:
-    """Reachability, cluster peers and the last config publish."""
-    return service.status(_client(request), _config(request))
+def alertmanager_status(
+    request: Request, session: SessionDep, reconciler: ReconcilerDep, _: AdminDep
+) -> dict[str, Any]:
+    """Reachability, cluster peers, and the managed config: desired revision (database),
+    written (file) and loaded (what Alertmanager reports), measured now."""
+    publisher = _config(request)
+    answer = service.status(_client(request), publisher)
+    last = publishing.latest(session, Target.ALERTMANAGER)
+    answer["last_publish"] = (
+        PublishRead.model_validate(last, from_attributes=True).model_dump(mode="json")
+        if last
+        else None
+    )
+    if not publisher.managed:
+        answer["in_sync"] = None
+        return answer
+    report = publishing.sync_report(
+        session,
+        reconciler,
+        Target.ALERTMANAGER,
+        publisher.status_now(),
+        scope_of=lambda _name: SCOPE,
+    )
+    answer["config"] = report.pop("scopes").get(SCOPE)
+    return {**answer, **report}
+
+
+@router.get("/alertmanager/history", response_model=Page[PublishRead])
+def alertmanager_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[PublishRead]:
+    """Every publish of the Alertmanager config, newest first."""
+    rows, total = publishing.history(
+        session, target=Target.ALERTMANAGER, offset=page.offset, limit=page.limit
+    )
+    return Page.of(
+        [PublishRead.model_validate(r, from_attributes=True) for r in rows],
+        page=page.page,
+        limit=page.limit,
+        total=total,
+    )
 
 
 @notifications_router.post(

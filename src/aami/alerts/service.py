@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -23,9 +23,24 @@ from aami.alerts.schemas import (
 from aami.audit import service as audit
 from aami.common.changes import mark_rule_scopes
 from aami.common.ids import new_id
+from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.models import Group
 from aami.groups.repository import GroupRepository
+
+RULE_CHECKER = "aami.rule_checker"
+
+
+class RuleChecker(Protocol):
+    """What promtool checks beyond rendering (Go templates in annotations and labels)."""
+
+    def check(self, rules: Sequence[dict[str, Any]]) -> None: ...
+
+
+def _checker(session: Session) -> RuleChecker | None:
+    """The app's checker, carried by its sessions (``Session.info``); none in plain scripts."""
+    checker: RuleChecker | None = session.info.get(RULE_CHECKER)
+    return checker
 
 
 def spec_of(template: AlertTemplate) -> TemplateSpec:
@@ -126,18 +141,22 @@ def list_templates(
 
 
 def _check_template(session: Session, template: AlertTemplate) -> None:
-    """The template renders alone and with every rule that uses it."""
+    """The template renders alone and with every rule that uses it, and promtool accepts
+    what it renders."""
     spec = spec_of(template)
     try:
-        validate_spec(spec)
+        rendered = [validate_spec(spec)]
     except RenderError as exc:
         raise _invalid(exc) from None
     for rule in AlertRuleRepository(session).for_template(template.id):
         try:
-            render(rule, template=spec)
+            rendered.append(render(rule, template=spec))
         except RenderError as exc:
             where = f"group {rule.group_id}" if rule.group_id else "the global rule"
             raise Invalid(f"the change breaks the rule {rule.id} ({where}): {exc}") from None
+    checker = _checker(session)
+    if checker is not None:
+        checker.check(rendered)
 
 
 def create_template(session: Session, *, actor: str, data: AlertTemplateCreate) -> AlertTemplate:
@@ -164,6 +183,7 @@ def create_template(session: Session, *, actor: str, data: AlertTemplateCreate) 
 def update_template(
     session: Session, *, actor: str, template: AlertTemplate, data: AlertTemplateUpdate
 ) -> AlertTemplate:
+    lock_for_update(session, template)
     changes = data.changes()
     before = _template_snapshot(template)
     if "name" in changes and AlertTemplateRepository(session).name_taken(
@@ -189,6 +209,7 @@ def update_template(
 
 
 def delete_template(session: Session, *, actor: str, template: AlertTemplate) -> None:
+    lock_for_update(session, template)
     rules = AlertRuleRepository(session).for_template(template.id)
     if rules:
         names = ", ".join(f"{r.id} ({r.group_id or 'global'})" for r in rules[:20])
@@ -258,11 +279,14 @@ def _resolve_group(session: Session, ref: str | None) -> Group | None:
     return group
 
 
-def _check_rule(rule: AlertRule) -> None:
+def _check_rule(session: Session, rule: AlertRule) -> None:
     try:
-        render(rule)
+        rendered = render(rule)
     except RenderError as exc:
         raise _invalid(exc) from None
+    checker = _checker(session)
+    if checker is not None:
+        checker.check([rendered])
 
 
 def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> AlertRule:
@@ -290,7 +314,7 @@ def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> Alert
         labels=data.labels,
         annotations=data.annotations,
     )
-    _check_rule(rule)
+    _check_rule(session, rule)
     repo.add(rule)
     mark_rule_scopes(session, {scope_key})
     audit.record(
@@ -307,6 +331,7 @@ def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> Alert
 def update_rule(
     session: Session, *, actor: str, rule: AlertRule, data: AlertRuleUpdate
 ) -> AlertRule:
+    lock_for_update(session, rule)
     changes = data.changes()
     before = _rule_snapshot(rule)
     old_scope = rule.scope_key
@@ -320,7 +345,7 @@ def update_rule(
         rule.group, rule.group_id, rule.scope_key = group, group.id if group else None, scope_key
     for field, value in changes.items():
         setattr(rule, field, value)
-    _check_rule(rule)
+    _check_rule(session, rule)
     session.flush()
     mark_rule_scopes(session, {old_scope, rule.scope_key})
     audit.record(
@@ -336,6 +361,7 @@ def update_rule(
 
 
 def delete_rule(session: Session, *, actor: str, rule: AlertRule) -> None:
+    lock_for_update(session, rule)
     before = _rule_snapshot(rule)
     scope = rule.scope_key
     AlertRuleRepository(session).delete(rule)

@@ -9,17 +9,23 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.auth.tokens import NodeTokenCache, Principal, hash_token, matches
 from aami.common.schemas import PageParams
 from aami.config import Settings
 from aami.errors import Forbidden, Unauthorized
+from aami.prometheus.publisher import RulePublisher
+from aami.publishing.reconciler import Reconciler
 from aami.registration.repository import NodeTokenRepository
 
 __all__ = [
     "AdminDep",
+    "AlertmanagerPublisherDep",
     "BearerDep",
     "PageDep",
     "PrincipalDep",
+    "ReconcilerDep",
+    "RulePublisherDep",
     "SdReaderDep",
     "SessionDep",
     "SettingsDep",
@@ -120,3 +126,23 @@ def require_sd_reader(principal: Annotated[Principal, Depends(get_principal)]) -
 SdReaderDep = Annotated[Principal, Depends(require_sd_reader)]
 BearerDep = Annotated[str, Depends(bearer_token)]
 PageDep = Annotated[PageParams, Depends(get_page)]
+
+
+def get_reconciler(request: Request) -> Reconciler:
+    reconciler: Reconciler = request.app.state.reconciler
+    return reconciler
+
+
+def get_rule_publisher(request: Request) -> RulePublisher:
+    publisher: RulePublisher = request.app.state.rule_publisher
+    return publisher
+
+
+def get_alertmanager_publisher(request: Request) -> AlertmanagerPublisher:
+    publisher: AlertmanagerPublisher = request.app.state.alertmanager_publisher
+    return publisher
+
+
+ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
+RulePublisherDep = Annotated[RulePublisher, Depends(get_rule_publisher)]
+AlertmanagerPublisherDep = Annotated[AlertmanagerPublisher, Depends(get_alertmanager_publisher)]

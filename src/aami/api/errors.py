@@ -7,10 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aami.api.health import database_error
 from aami.errors import AamiError
 
 __all__ = ["install_error_handlers"]
@@ -74,6 +75,17 @@ def install_error_handlers(app: FastAPI) -> None:
             _body("unavailable", "the database is busy: no connection was free; retry"),
             503,
             headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        # A full disk, a read-only file, a lost connection: the request changed nothing.
+        reason = database_error(exc)
+        log.warning("database error: %s", reason)
+        return JSONResponse(
+            _body("unavailable", f"the database cannot serve this request: {reason}"),
+            503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

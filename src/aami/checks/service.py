@@ -26,6 +26,7 @@ from aami.checks.schemas import (
     ScriptTemplateUpdate,
 )
 from aami.common.ids import new_id
+from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.repository import GroupRepository
 from aami.targets.models import Target
@@ -105,6 +106,7 @@ def create_template(session: Session, *, actor: str, data: ScriptTemplateCreate)
 def update_template(
     session: Session, *, actor: str, template: ScriptTemplate, data: ScriptTemplateUpdate
 ) -> ScriptTemplate:
+    lock_for_update(session, template)
     changes = data.changes()
     before = _template_snapshot(template)
     if "name" in changes and ScriptTemplateRepository(session).name_taken(
@@ -128,6 +130,7 @@ def update_template(
 
 
 def delete_template(session: Session, *, actor: str, template: ScriptTemplate) -> None:
+    lock_for_update(session, template)
     policies = ScriptPolicyRepository(session).for_template(template.id)
     if policies:
         names = ", ".join(f"{p.id} ({p.scope})" for p in policies[:20])
@@ -258,6 +261,7 @@ def create_policy(session: Session, *, actor: str, data: ScriptPolicyCreate) -> 
 def update_policy(
     session: Session, *, actor: str, policy: ScriptPolicy, data: ScriptPolicyUpdate
 ) -> ScriptPolicy:
+    lock_for_update(session, policy)
     before = _policy_snapshot(policy)
     for field, value in data.changes().items():
         setattr(policy, field, value)
@@ -275,6 +279,7 @@ def update_policy(
 
 
 def delete_policy(session: Session, *, actor: str, policy: ScriptPolicy) -> None:
+    lock_for_update(session, policy)
     before = _policy_snapshot(policy)
     ScriptPolicyRepository(session).delete(policy)
     audit.record(

@@ -64,7 +64,7 @@ def _request(
     path: str,
     *,
     json: Any = None,
-    params: dict[str, str] | None = None,
+    params: dict[str, str | float] | None = None,
 ) -> dict[str, Any]:
     if not token:
         typer.echo("error: no token: pass --token or set AAMI_TOKEN", err=True)
@@ -155,6 +155,9 @@ def diff(
         raise typer.Exit(3)
 
 
+PUBLISH_WAIT = 25  # seconds the server waits for the publisher before "scheduled"
+
+
 def apply(
     file: File,
     prune: Prune = False,
@@ -164,18 +167,30 @@ def apply(
     """Make the server's configuration match the file, all or nothing."""
     document = _load(file)
     result = _request(
-        "POST", server, token, "/config/apply", json=document, params={"prune": str(prune).lower()}
+        "POST",
+        server,
+        token,
+        "/config/apply",
+        json=document,
+        params={"prune": str(prune).lower(), "wait": PUBLISH_WAIT},
     )
     if not result["changed"]:
         typer.echo("nothing changed: the server matches the file")
         return
-    result["rule_files"] = {
-        "written": result["publish"]["files_written"],
-        "removed": result["publish"]["files_removed"],
-    }
-    typer.echo("\n".join(_describe(result, applied=True)))
     publish = result["publish"]
-    if publish["result"] not in ("ok", "pending_reload"):
+    if publish["result"] != "scheduled":
+        result["rule_files"] = {
+            "written": publish["files_written"],
+            "removed": publish["files_removed"],
+        }
+    typer.echo("\n".join(_describe(result, applied=True)))
+    if publish["result"] == "scheduled":
+        typer.echo(
+            "the rule files are still being published; `aami prometheus status` tells when "
+            "Prometheus runs them",
+            err=True,
+        )
+    elif publish["result"] not in ("ok", "pending_reload"):
         typer.echo(f"warning: publishing the rule files: {publish['error']}", err=True)
 
 

@@ -28,11 +28,14 @@ from aami.cli.resources import matcher_text
 rules_app = typer.Typer(help="Generated Prometheus rule files.", no_args_is_help=True)
 prometheus_app = typer.Typer(help="The Prometheus AAMI publishes to.", no_args_is_help=True)
 silence_app = typer.Typer(help="Alertmanager silences.", no_args_is_help=True)
+alertmanager_app = typer.Typer(help="The Alertmanager config AAMI publishes.", no_args_is_help=True)
 
 C = Column
 PUBLISH_COLUMNS = (
     C("ID", "id"),
+    C("TARGET", "target"),
     C("STARTED", "started_at"),
+    C("TIMES", "count"),
     C("TRIGGER", "trigger"),
     C("ACTOR", "actor"),
     C("RESULT", "result"),
@@ -57,7 +60,19 @@ def spinner(message: str) -> Iterator[None]:
         yield
 
 
+WAIT = 25  # seconds the server waits for the publisher before answering "scheduled"
+
+
 def _publish_result(outcome: Any, output: Output, what: str) -> None:
+    if isinstance(outcome, Mapping) and outcome.get("result") == "scheduled":
+        if output is Output.table:
+            typer.echo(
+                f"{what}: scheduled — the publisher is still on it; "
+                "`aami prometheus status` tells when it is in sync"
+            )
+        else:
+            emit(outcome, output)
+        return
     if output is not Output.table or not isinstance(outcome, Mapping):
         emit(outcome, output)
     else:
@@ -95,7 +110,7 @@ def rules_regenerate(
     connection = connect(server, token)
     path = "/api/v1/prometheus/rules/regenerate" + (f"/{group}" if group else "")
     with spinner(f"regenerating rules{f' for {group}' if group else ''}…"):
-        outcome = call(connection, "POST", path, timeout=300)
+        outcome = call(connection, "POST", path, params={"wait": WAIT}, timeout=WAIT + 15)
     _publish_result(outcome, output, "regenerate")
 
 
@@ -147,21 +162,24 @@ def _status(connection: Connection, output: Output) -> None:
     if output is not Output.table:
         emit(answer, output)
         return
-    groups = answer.get("rule_groups") or {}
     last = answer.get("last_publish") or {}
+    since = answer.get("seconds_since_in_sync")
     emit(
         {
             "prometheus": answer.get("url"),
             "reachable": answer.get("reachable"),
             "ready": answer.get("ready"),
-            "error": answer.get("error"),
+            "in sync": answer.get("in_sync"),
+            "out of sync": ", ".join(answer.get("out_of_sync") or []) or None,
+            "out of sync for": f"{since:.0f}s"
+            if isinstance(since, int | float) and since
+            else None,
+            "last error": answer.get("last_error"),
+            "publisher": f"{answer.get('publisher')} ({answer.get('holder')})",
             "reload enabled": answer.get("reload_enabled"),
             "reload pending": answer.get("reload_pending"),
             "pending changes": answer.get("pending_changes"),
             "rule path": answer.get("rule_path"),
-            "rule groups in sync": groups.get("in_sync"),
-            "missing groups": groups.get("missing"),
-            "stale groups": groups.get("stale"),
             "last publish": (
                 f"#{last.get('id')} {last.get('result')} at {last.get('finished_at')}"
                 if last
@@ -169,6 +187,22 @@ def _status(connection: Connection, output: Output) -> None:
             ),
         },
         output,
+    )
+    groups = answer.get("groups") or {}
+    rows = [{"group": name, **state} for name, state in groups.items()]
+    typer.echo("")
+    emit(
+        rows,
+        output,
+        columns=(
+            C("GROUP", "group"),
+            C("DESIRED", "desired_revision"),
+            C("WRITTEN", "written_revision"),
+            C("LOADED", "loaded_revision"),
+            C("IN SYNC", "in_sync"),
+            C("ERROR", "error"),
+        ),
+        empty="no rule groups",
     )
 
 
@@ -212,7 +246,13 @@ def prometheus_reload(
     """Reload Prometheus now."""
     connection = connect(server, token)
     with spinner("reloading Prometheus…"):
-        outcome = call(connection, "POST", "/api/v1/prometheus/reload", timeout=120)
+        outcome = call(
+            connection,
+            "POST",
+            "/api/v1/prometheus/reload",
+            params={"wait": WAIT},
+            timeout=WAIT + 15,
+        )
     _publish_result(outcome, output, "reload")
 
 
@@ -224,6 +264,60 @@ def prometheus_status(
 ) -> None:
     """Prometheus reachable and ready, pending reloads, rule groups loaded vs expected."""
     _status(connect(server, token), output)
+
+
+# --- alertmanager ---------------------------------------------------------------------
+
+
+@alertmanager_app.command("status")
+def alertmanager_status(
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Alertmanager reachable; the managed config desired, written and loaded."""
+    answer = call(connect(server, token), "GET", "/api/v1/alertmanager/status")
+    if output is not Output.table:
+        emit(answer, output)
+        return
+    config = answer.get("config") or {}
+    last = answer.get("last_publish") or {}
+    emit(
+        {
+            "alertmanager": answer.get("url"),
+            "reachable": answer.get("reachable"),
+            "managed": answer.get("managed"),
+            "in sync": answer.get("in_sync"),
+            "desired revision": config.get("desired_revision"),
+            "written revision": config.get("written_revision"),
+            "loaded revision": config.get("loaded_revision"),
+            "last error": answer.get("last_error"),
+            "last publish": (
+                f"#{last.get('id')} {last.get('result')} at {last.get('finished_at')}"
+                if last
+                else None
+            ),
+        },
+        output,
+    )
+
+
+@alertmanager_app.command("history")
+def alertmanager_history(
+    page: Annotated[int | None, typer.Option(help="page number", min=1)] = None,
+    limit: Annotated[int | None, typer.Option(help="items per page", min=1)] = None,
+    output: OutputOption = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Every publish of the Alertmanager config, newest first."""
+    answer = call(
+        connect(server, token),
+        "GET",
+        "/api/v1/alertmanager/history",
+        params={"page": page, "limit": limit},
+    )
+    emit(answer, output, columns=PUBLISH_COLUMNS, rows=answer.get("data", []), empty="no publishes")
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -428,6 +522,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rules_app, name="rules")
     app.add_typer(prometheus_app, name="prometheus")
     app.add_typer(silence_app, name="silence")
+    app.add_typer(alertmanager_app, name="alertmanager")
     app.command("checks")(checks)
     app.command("alerts")(alerts)
     app.command("seed")(seed)

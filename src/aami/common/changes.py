@@ -1,6 +1,9 @@
 """Which rule scopes a transaction changed, handed to the publisher once it commits.
 
-A scope is a group id, or ``""`` for the global rules.
+A scope is a group id, or ``""`` for the global rules. Marking a scope also gives it a
+new desired revision in the same transaction, so what must be published is in the
+database, not only in this process's memory: a replica that takes over publishing after
+a crash still finds it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from aami.db.revisions import RevisionRepository
+
 __all__ = ["mark_rule_scopes", "on_rule_scopes_committed"]
 
 _KEY = "aami.dirty_rule_scopes"
@@ -17,7 +22,9 @@ _KEY = "aami.dirty_rule_scopes"
 
 def mark_rule_scopes(session: Session, scopes: Iterable[str]) -> None:
     """Note that these scopes' rule files must be published after the commit."""
-    session.info.setdefault(_KEY, set()).update(scopes)
+    wanted = set(scopes)
+    RevisionRepository(session).bump_rule_scopes(wanted)
+    session.info.setdefault(_KEY, set()).update(wanted)
 
 
 def on_rule_scopes_committed(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 
-from aami.alertmanager.service import AlertmanagerConfig
-from aami.api.deps import AdminDep, SessionDep
+from aami.api.deps import AdminDep, AlertmanagerPublisherDep, ReconcilerDep, SessionDep
 from aami.configcode import service
-from aami.db.session import session_scope
 from aami.errors import AamiError
+from aami.publishing import service as publishing
+from aami.publishing.reconciler import Job
+from aami.publishing.types import PassResult, Target, Trigger
 
 __all__ = ["router"]
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["configuration as code"])
 
@@ -36,15 +34,14 @@ def export_config(session: SessionDep, _: AdminDep) -> dict[str, Any]:
 
 @router.post("/config/plan")
 def plan_config(
-    request: Request,
     session: SessionDep,
+    notifications: AlertmanagerPublisherDep,
     _: AdminDep,
     document: DocumentBody,
     prune: PruneQuery = False,
 ) -> dict[str, Any]:
     """What applying the document would change, entity by entity, and which rule files."""
-    am: AlertmanagerConfig = request.app.state.alertmanager_config
-    result = service.plan(session, document, prune=prune, am=am)
+    result = service.plan(session, document, prune=prune, am=notifications)
     # The plan applied the document to find out what it changes: discard all of it.
     session.rollback()
     return result.as_dict()
@@ -52,42 +49,43 @@ def plan_config(
 
 @router.post("/config/apply")
 def apply_config(
-    request: Request,
     session: SessionDep,
+    reconciler: ReconcilerDep,
+    notifications: AlertmanagerPublisherDep,
     principal: AdminDep,
     document: DocumentBody,
     prune: PruneQuery = False,
+    wait: Annotated[
+        float,
+        Query(ge=0, le=publishing.MAX_WAIT, description="seconds to wait for the publish"),
+    ] = 0,
 ) -> dict[str, Any]:
-    """Make the configuration match the document, all or nothing; then publish the rules."""
-    am: AlertmanagerConfig = request.app.state.alertmanager_config
+    """Make the configuration match the document, all or nothing; the publisher then
+    publishes the rule files and the Alertmanager config once (``wait`` for it)."""
     try:
-        result = service.apply(session, document, prune=prune, actor=principal.name, am=am)
+        result = service.apply(
+            session, document, prune=prune, actor=principal.name, am=notifications
+        )
         session.commit()
     except AamiError:
         session.rollback()
-        if am.managed:
-            _restore_alertmanager(request, am)
         raise
-    published = request.app.state.publisher.publish(None, actor=principal.name, trigger="apply")
-    return {
-        **result.as_dict(),
-        "publish": {
+    answer = result.as_dict()
+    published: PassResult | None = None
+    if reconciler.is_leader:
+        job = Job(trigger=Trigger.APPLY, actor=principal.name)
+        published = publishing.request_pass(reconciler, Target.PROMETHEUS, job, wait=wait)
+    answer["publish"] = (
+        {
             "id": published.id,
-            "result": published.result,
+            "result": published.result.value,
             "files_written": published.files_written,
             "files_removed": published.files_removed,
-            "validation": published.validation,
-            "reload": published.reload,
+            "validation": published.validation.value,
+            "reload": published.reload.value,
             "error": published.error,
-        },
-    }
-
-
-def _restore_alertmanager(request: Request, am: AlertmanagerConfig) -> None:
-    """A failed apply may have published channel changes before failing: publish the
-    config of the rolled-back (unchanged) database again."""
-    try:
-        with session_scope(request.app.state.sessionmaker) as session:
-            am.publish(session, actor="apply-rollback")
-    except Exception:
-        log.exception("could not restore the Alertmanager config after a failed apply")
+        }
+        if published is not None
+        else {"result": "scheduled"}
+    )
+    return answer

@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 
 from aami.alertmanager import service as notifications
 from aami.alertmanager.models import NotificationChannel, NotificationRoute
+from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.alertmanager.schemas import (
     ChannelCreate,
     ChannelUpdate,
     RouteCreate,
     RouteUpdate,
 )
-from aami.alertmanager.service import AlertmanagerConfig
 from aami.alerts import service as alerts
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.alerts.rendering import RenderError, dump_rule_file, render_rule_file
@@ -57,7 +57,7 @@ from aami.errors import Invalid
 from aami.groups import service as groups
 from aami.groups.models import Group
 from aami.groups.schemas import GroupCreate, GroupUpdate
-from aami.prometheus.publisher import _header as rule_file_header
+from aami.prometheus.publisher import file_title
 from aami.prometheus.rule_files import RuleFileStore
 from aami.targets import service as targets
 from aami.targets.models import EXPORTER_DEFAULT_PORTS, Exporter, Target
@@ -132,7 +132,7 @@ class Plan:
 class _Context:
     session: Session
     actor: str
-    am: AlertmanagerConfig
+    am: AlertmanagerPublisher
 
 
 # ---- secrets -----------------------------------------------------------------------------
@@ -776,14 +776,16 @@ def rule_files(session: Session) -> dict[str, str]:
         except RenderError as exc:
             files[name] = f"# cannot render: {exc}"
             continue
+        group = rules[0].group
         files[name] = dump_rule_file(
-            render_rule_file(scope or "global", rendered), header=rule_file_header(scope, rules)
+            render_rule_file(scope or "global", rendered),
+            header=file_title(scope, group.name if group is not None else None),
         )
     return files
 
 
 def _run(
-    session: Session, document: Any, *, prune: bool, actor: str, am: AlertmanagerConfig
+    session: Session, document: Any, *, prune: bool, actor: str, am: AlertmanagerPublisher
 ) -> Plan:
     desired = _parse(document)
     result = Plan(prune=prune)
@@ -799,31 +801,37 @@ def _run(
     return result
 
 
-class _ValidateOnly(AlertmanagerConfig):
-    """Renders and checks the Alertmanager config a plan would make; never writes it."""
+class _ValidateOnly(AlertmanagerPublisher):
+    """A plan checks the Alertmanager config it would make with amtool; it needs no
+    running Alertmanager."""
 
-    def publish(self, session: Session, *, actor: str) -> dict[str, Any]:
-        text, secrets = self.render(session)
-        self._check(text, secrets)
-        return {"actor": actor, "validated": True, "written": False, "reloaded": False}
+    def validate(self, session: Session) -> None:
+        session.flush()
+        self.check(self.render(session))
 
 
-def plan(session: Session, document: Any, *, prune: bool, am: AlertmanagerConfig) -> Plan:
+def plan(session: Session, document: Any, *, prune: bool, am: AlertmanagerPublisher) -> Plan:
     """What applying ``document`` would change. THE CALLER MUST ROLL BACK afterwards.
 
-    The document is applied for real (Alertmanager configs are only checked, never
-    written), so the plan fails exactly where the apply would and the rule files are
-    rendered from the result; the caller's rollback discards it all. No savepoint: on
-    SQLite a SAVEPOINT opens a deferred transaction at the first read, and its later
-    write fails at once if the publisher committed in between.
+    The document is applied for real (the Alertmanager config is only checked), so the
+    plan fails exactly where the apply would and the rule files are rendered from the
+    result; the caller's rollback discards it all. No savepoint: on SQLite a SAVEPOINT
+    opens a deferred transaction at the first read, and its later write fails at once if
+    the publisher committed in between.
     """
     return _run(
-        session, document, prune=prune, actor="plan", am=_ValidateOnly(am.settings, am.client)
+        session,
+        document,
+        prune=prune,
+        actor="plan",
+        am=_ValidateOnly(
+            factory=am.factory, settings=am.settings, client=am.client, tool_timeout=am.tool_timeout
+        ),
     )
 
 
 def apply(
-    session: Session, document: Any, *, prune: bool, actor: str, am: AlertmanagerConfig
+    session: Session, document: Any, *, prune: bool, actor: str, am: AlertmanagerPublisher
 ) -> Plan:
     """Make the configuration match ``document`` through the domain services; flush only.
 

@@ -9,7 +9,15 @@ from sqlalchemy import JSON, DateTime, Integer, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ConfigRevision", "TimestampMixin", "UTCDateTime", "utcnow"]
+__all__ = [
+    "Base",
+    "ConfigRevision",
+    "Heartbeat",
+    "RuleScopeRevision",
+    "TimestampMixin",
+    "UTCDateTime",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -62,3 +70,28 @@ class ConfigRevision(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RuleScopeRevision(Base):
+    """The desired revision of one rule file (a group id, or ``""`` for the global rules).
+
+    Set, in the transaction that changes what the file must hold, to the ``rules``
+    counter's new value; the file and the rule group Prometheus loads carry the revision
+    they were rendered from, so any replica can tell what is published and what is not.
+    """
+
+    __tablename__ = "rule_scope_revisions"
+
+    scope: Mapped[str] = mapped_column(String(63), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Heartbeat(Base):
+    """One row per server replica, rewritten by its readiness probe: proof that the
+    database still accepts writes (a full disk answers reads but not writes)."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

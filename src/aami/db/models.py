@@ -4,9 +4,9 @@ from aami.alertmanager.models import NotificationChannel, NotificationRoute, Sil
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.audit.models import AuditRecord
 from aami.checks.models import ScriptPolicy, ScriptTemplate
-from aami.db.base import Base, ConfigRevision
+from aami.db.base import Base, ConfigRevision, Heartbeat, RuleScopeRevision
 from aami.groups.models import Group
-from aami.prometheus.models import RulePublish
+from aami.publishing.models import Publish, PublisherEpoch
 from aami.registration.models import BootstrapToken, NodeToken
 from aami.targets.models import Exporter, Target, TargetGroup
 
@@ -19,10 +19,13 @@ __all__ = [
     "ConfigRevision",
     "Exporter",
     "Group",
+    "Heartbeat",
     "NodeToken",
     "NotificationChannel",
     "NotificationRoute",
-    "RulePublish",
+    "Publish",
+    "PublisherEpoch",
+    "RuleScopeRevision",
     "ScriptPolicy",
     "ScriptTemplate",
     "SilenceWatch",

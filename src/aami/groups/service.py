@@ -11,6 +11,7 @@ from aami.audit import service as audit
 from aami.checks.repository import ScriptPolicyRepository
 from aami.common.changes import mark_rule_scopes
 from aami.common.ids import new_id
+from aami.db.locking import lock_for_update
 from aami.errors import Conflict, NotFound
 from aami.groups.models import Group
 from aami.groups.repository import GroupRepository
@@ -68,6 +69,7 @@ def create(session: Session, *, actor: str, data: GroupCreate) -> Group:
 
 
 def update(session: Session, *, actor: str, group: Group, data: GroupUpdate) -> Group:
+    lock_for_update(session, group)
     changes = data.changes()
     before = _snapshot(group)
     if "name" in changes and GroupRepository(session).name_taken(
@@ -94,6 +96,7 @@ def update(session: Session, *, actor: str, group: Group, data: GroupUpdate) -> 
 
 def delete(session: Session, *, actor: str, group: Group) -> None:
     """Delete a group no target uses; otherwise raise Conflict naming the targets."""
+    lock_for_update(session, group)
     hostnames, count = TargetRepository(session).hostnames_in_group(group.id)
     if count:
         more = f" and {count - len(hostnames)} more" if count > len(hostnames) else ""

@@ -110,7 +110,7 @@ class PrometheusClient:
         attempt = retry(
             retry=retry_if_exception_type(PrometheusUnreachable),
             wait=wait_exponential(multiplier=0.25, max=4),
-            stop=stop_after_attempt(self.retries) | stop_after_delay(self.timeout),
+            stop=stop_after_attempt(self.retries) | stop_after_delay(min(self.timeout, 10.0)),
             reraise=True,
         )(self._reload_once)
         attempt()
@@ -134,6 +134,26 @@ class PrometheusClient:
             raise PrometheusUnreachable(f"GET /api/v1/rules answered {response.status_code}")
         groups = response.json()["data"]["groups"]
         return [LoadedGroup(g["name"], g["file"], len(g.get("rules", []))) for g in groups]
+
+    def recording_rule_labels(self, record: str) -> dict[str, dict[str, str] | None]:
+        """For every loaded rule group: the labels of its recording rule ``record``, or
+        None when the group has no such rule (GET /api/v1/rules?type=record)."""
+        response = self._get("/api/v1/rules", type="record")
+        if response.status_code != 200:
+            raise PrometheusUnreachable(f"GET /api/v1/rules answered {response.status_code}")
+        try:
+            groups = response.json()["data"]["groups"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PrometheusError(f"GET /api/v1/rules answered something else: {exc}") from None
+        found: dict[str, dict[str, str] | None] = {}
+        for group in groups:
+            labels = None
+            for rule in group.get("rules") or []:
+                if rule.get("name") == record:
+                    labels = dict(rule.get("labels") or {})
+                    break
+            found[str(group.get("name"))] = labels
+        return found
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Run an instant query; return its result vector."""

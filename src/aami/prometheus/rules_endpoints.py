@@ -7,48 +7,22 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from aami.alerts import service as alerts
 from aami.alerts.rendering import GroupRef, RenderError, TemplateSpec, render_rule
-from aami.api.deps import AdminDep, PageDep, SessionDep
+from aami.api.deps import AdminDep, PageDep, ReconcilerDep, RulePublisherDep, SessionDep
 from aami.common.schemas import Page
-from aami.errors import Conflict, Invalid
+from aami.errors import Invalid
 from aami.groups import service as groups
-from aami.prometheus.client import PrometheusError
-from aami.prometheus.publisher import Publisher, PublishResult
-from aami.prometheus.repository import RulePublishRepository
-from aami.prometheus.rule_files import RuleFileStore
+from aami.publishing import service as publishing
+from aami.publishing.reconciler import Job
+from aami.publishing.schemas import PublishOutcome, PublishRead, PublishScheduled
+from aami.publishing.types import PassResult, Result, Target, Trigger
 from aami.targets import service as targets
 
 router = APIRouter(prefix="/prometheus", tags=["prometheus rules"])
-
-
-class PublishRead(BaseModel):
-    id: int | None
-    trigger: str
-    actor: str
-    started_at: datetime
-    finished_at: datetime | None
-    files_written: list[str]
-    files_removed: list[str]
-    files_rejected: dict[str, str]
-    rule_count: int
-    validation: str
-    reload: str
-    result: str
-    error: str | None
-    timings: dict[str, float]
-
-
-class PublishOutcome(PublishRead):
-    scopes: list[str] | None
-    files_unchanged: int
-    rule_counts: dict[str, int]
-    validation_output: str
-    confirmed: bool | None
-    missing_groups: list[str]
 
 
 class RuleFileRead(BaseModel):
@@ -57,41 +31,64 @@ class RuleFileRead(BaseModel):
     path: str
     rule_count: int
     sha256: str
+    revision: int | None
+    fingerprint: str | None
     last_published: datetime
 
 
-def _publisher(request: Request) -> Publisher:
-    publisher: Publisher = request.app.state.publisher
-    return publisher
+WaitQuery = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=publishing.MAX_WAIT,
+        description="seconds to wait for the pass; 202 if it is not done by then",
+    ),
+]
 
 
-def _outcome(result: PublishResult) -> PublishOutcome:
-    if result.result == "not_leader":
-        raise Conflict(result.error or "this replica does not publish rule files")
+def _outcome(result: PassResult | None, response: Response) -> PublishOutcome | PublishScheduled:
+    if result is None:
+        response.status_code = 202
+        return PublishScheduled(
+            target=Target.PROMETHEUS.value,
+            detail="the publisher runs it in the background: see GET /api/v1/prometheus/status "
+            "and /rules/history",
+        )
     return PublishOutcome.model_validate(result.as_dict())
 
 
-@router.post("/rules/regenerate", response_model=PublishOutcome)
-def regenerate_all(request: Request, principal: AdminDep) -> PublishOutcome:
-    """Render every rule file now, write what changed, validate, reload; return the result."""
-    return _outcome(_publisher(request).publish(None, actor=principal.name, trigger="regenerate"))
-
-
-@router.post("/rules/regenerate/{group_id}", response_model=PublishOutcome)
-def regenerate_group(
-    group_id: str, request: Request, session: SessionDep, principal: AdminDep
-) -> PublishOutcome:
-    """Render one group's rule file now (``global`` for the global rules)."""
-    scope = "" if group_id == "global" else groups.get_or_raise(session, ref=group_id).id
+@router.post("/rules/regenerate", response_model=PublishOutcome | PublishScheduled)
+def regenerate_all(
+    reconciler: ReconcilerDep, principal: AdminDep, response: Response, wait: WaitQuery = 0
+) -> PublishOutcome | PublishScheduled:
+    """Render every rule file, write what changed, validate, reload, confirm (in the
+    background; ``wait`` for the result)."""
+    job = Job(full=True, trigger=Trigger.REGENERATE, actor=principal.name)
     return _outcome(
-        _publisher(request).publish({scope}, actor=principal.name, trigger="regenerate")
+        publishing.request_pass(reconciler, Target.PROMETHEUS, job, wait=wait), response
+    )
+
+
+@router.post("/rules/regenerate/{group_id}", response_model=PublishOutcome | PublishScheduled)
+def regenerate_group(
+    group_id: str,
+    session: SessionDep,
+    reconciler: ReconcilerDep,
+    principal: AdminDep,
+    response: Response,
+    wait: WaitQuery = 0,
+) -> PublishOutcome | PublishScheduled:
+    """Render one group's rule file (``global`` for the global rules)."""
+    scope = "" if group_id == "global" else groups.get_or_raise(session, ref=group_id).id
+    job = Job(scopes={scope}, trigger=Trigger.REGENERATE, actor=principal.name)
+    return _outcome(
+        publishing.request_pass(reconciler, Target.PROMETHEUS, job, wait=wait), response
     )
 
 
 @router.get("/rules/files", response_model=list[RuleFileRead])
-def rule_files(request: Request, _: AdminDep) -> list[RuleFileRead]:
-    """The generated rule files: group, path, rule count, sha256, when last written."""
-    store: RuleFileStore = request.app.state.rule_store
+def rule_files(publisher: RulePublisherDep, _: AdminDep) -> list[RuleFileRead]:
+    """The generated rule files: group, path, rule count, stamp, sha256, when written."""
     return [
         RuleFileRead(
             name=f.name,
@@ -99,16 +96,20 @@ def rule_files(request: Request, _: AdminDep) -> list[RuleFileRead]:
             path=f.path,
             rule_count=f.rule_count,
             sha256=f.sha256,
+            revision=f.revision,
+            fingerprint=f.fingerprint,
             last_published=f.modified_at,
         )
-        for f in store.info()
+        for f in publisher.store.info()
     ]
 
 
 @router.get("/rules/history", response_model=Page[PublishRead])
 def publish_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[PublishRead]:
-    """Every publish, newest first."""
-    rows, total = RulePublishRepository(session).find(offset=page.offset, limit=page.limit)
+    """Every publish of rule files, newest first; repeated failures are one row (count)."""
+    rows, total = publishing.history(
+        session, target=Target.PROMETHEUS, offset=page.offset, limit=page.limit
+    )
     return Page.of(
         [PublishRead.model_validate(r, from_attributes=True) for r in rows],
         page=page.page,
@@ -161,48 +162,45 @@ def preview(
     return {"valid": True, "error": None, "rule": rule}
 
 
-@router.post("/reload", response_model=PublishOutcome)
-def reload(request: Request, principal: AdminDep) -> PublishOutcome:
-    """Reload Prometheus now and confirm the rule groups it loaded."""
-    return _outcome(_publisher(request).reload_now(actor=principal.name))
+@router.post("/reload", response_model=PublishOutcome | PublishScheduled)
+def reload(
+    reconciler: ReconcilerDep, principal: AdminDep, response: Response, wait: WaitQuery = 0
+) -> PublishOutcome | PublishScheduled:
+    """Reload Prometheus and confirm the rule groups it runs (in the background)."""
+    job = Job(force_reload=True, trigger=Trigger.RELOAD, actor=principal.name)
+    return _outcome(
+        publishing.request_pass(reconciler, Target.PROMETHEUS, job, wait=wait), response
+    )
 
 
 @router.get("/status")
-def prometheus_status(request: Request, session: SessionDep, _: AdminDep) -> dict[str, Any]:
-    """Reachability, readiness, the last publish, and rule groups loaded vs expected."""
-    publisher = _publisher(request)
-    store: RuleFileStore = request.app.state.rule_store
-    expected = {f"aami-{f.group_id or 'global'}": f.rule_count for f in store.info()}
-    reachable = publisher.client.healthy()
-    loaded: dict[str, int] = {}
-    error = None
-    if reachable:
-        try:
-            root = str(store.root.resolve())
-            loaded = {
-                g.name: g.rules for g in publisher.client.rule_groups() if g.file.startswith(root)
-            }
-        except PrometheusError as exc:
-            error = str(exc)
-    last = RulePublishRepository(session).latest()
+def prometheus_status(
+    session: SessionDep,
+    reconciler: ReconcilerDep,
+    publisher: RulePublisherDep,
+    _: AdminDep,
+) -> dict[str, Any]:
+    """Per rule group: the desired revision (database), the written one (file) and the
+    loaded one (what Prometheus reports), measured now; ``in_sync`` when all agree."""
+    client = publisher.client
+    reachable = client.healthy()
+    scopes = publisher.status_now()
+    report = publishing.sync_report(
+        session, reconciler, Target.PROMETHEUS, scopes, scope_of=publisher.store.scope_of
+    )
+    report["groups"] = {(scope or "global"): item for scope, item in report.pop("scopes").items()}
+    report["out_of_sync"] = [s or "global" for s in report["out_of_sync"]]
+    last = publishing.latest(session, Target.PROMETHEUS)
     return {
-        "url": publisher.client.base_url,
+        "url": client.base_url,
         "reachable": reachable,
-        "ready": publisher.client.ready() if reachable else False,
-        "error": error,
+        "ready": client.ready() if reachable else False,
         "reload_enabled": publisher.reload_enabled,
         "validate_rules": publisher.validate,
-        "reload_pending": publisher.reload_pending,
-        "publisher": "leader" if publisher.is_leader else "standby",
-        "pending_changes": publisher.pending_scopes,
-        "rule_path": str(store.root),
-        "rule_groups": {
-            "expected": expected,
-            "loaded": loaded,
-            "missing": sorted(set(expected) - set(loaded)),
-            "stale": sorted(g for g in expected if g in loaded and loaded[g] != expected[g]),
-            "in_sync": bool(reachable) and expected == loaded,
-        },
+        "rule_path": str(publisher.store.root),
+        **report,
+        "reload_pending": bool(last is not None and last.result == Result.PENDING_RELOAD.value)
+        and not report["in_sync"],
         "last_publish": (
             PublishRead.model_validate(last, from_attributes=True).model_dump(mode="json")
             if last

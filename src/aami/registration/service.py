@@ -11,6 +11,7 @@ from aami.audit import service as audit
 from aami.auth.tokens import generate_token, hash_token
 from aami.common.ids import new_id
 from aami.db.base import utcnow
+from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from aami.groups.repository import GroupRepository
 from aami.registration.models import BootstrapToken, NodeToken
@@ -82,6 +83,7 @@ def create(
 
 
 def delete(session: Session, *, actor: str, token: BootstrapToken) -> None:
+    lock_for_update(session, token)
     before = _snapshot(token)
     BootstrapTokenRepository(session).delete(token)
     audit.record(
@@ -123,6 +125,7 @@ def register(session: Session, *, secret: str, data: RegisterRequest) -> Registe
             target.memberships = [TargetGroup(group_id=token.group_id, position=0)]
         targets.add(target)
     else:
+        lock_for_update(session, target)
         before = {"ip_address": target.ip_address, "labels": dict(target.labels)}
         target.ip_address = data.ip_address
         target.labels = {**target.labels, **token.labels, **data.labels}

@@ -40,6 +40,11 @@ def prometheus_config(
             sd_job("node-exporter", "node_exporter"),
             sd_job("dcgm-exporter", "dcgm_exporter"),
             sd_job("custom-exporter", "custom"),
+            # AAMI itself: whether it publishes, and how long it has been out of sync
+            {
+                "job_name": "aami",
+                "static_configs": [{"targets": [server_url.split("://", 1)[-1]]}],
+            },
         ],
     }
     if alertmanagers:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from aami.audit import service as audit
 from aami.checks.repository import ScriptPolicyRepository
 from aami.common.ids import new_id
+from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.models import Group
 from aami.groups.repository import GroupRepository
@@ -147,6 +148,7 @@ def create(session: Session, *, actor: str, data: TargetCreate) -> Target:
 
 
 def update(session: Session, *, actor: str, target: Target, data: TargetUpdate) -> Target:
+    lock_for_update(session, target)
     changes = data.changes()
     before = _target_snapshot(target)
     if "hostname" in changes and TargetRepository(session).hostname_taken(
@@ -172,6 +174,7 @@ def update(session: Session, *, actor: str, target: Target, data: TargetUpdate) 
 
 
 def delete(session: Session, *, actor: str, target: Target) -> None:
+    lock_for_update(session, target)
     policies = ScriptPolicyRepository(session).for_target(target.id)
     if policies:
         names = ", ".join(f"{p.id} ({p.template.name})" for p in policies[:20])
@@ -252,6 +255,7 @@ def create_exporter(session: Session, *, actor: str, data: ExporterCreate) -> Ex
 def update_exporter(
     session: Session, *, actor: str, exporter: Exporter, data: ExporterUpdate
 ) -> Exporter:
+    lock_for_update(session, exporter)
     changes = data.changes()
     before = _exporter_snapshot(exporter)
     if "port" in changes and ExporterRepository(session).port_taken(
@@ -274,6 +278,7 @@ def update_exporter(
 
 
 def delete_exporter(session: Session, *, actor: str, exporter: Exporter) -> None:
+    lock_for_update(session, exporter)
     before = _exporter_snapshot(exporter)
     ExporterRepository(session).delete(exporter)
     audit.record(

@@ -8,29 +8,63 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from aami.errors import NotFound
-from aami.prometheus.publisher import Publisher, PublishResult
-from aami.prometheus.rule_files import RuleFileStore
-from aami.web import queries
+from aami.alertmanager.publisher import SCOPE, AlertmanagerPublisher
+from aami.errors import AamiError, NotFound
+from aami.prometheus.publisher import RulePublisher
+from aami.publishing import service as publishing
+from aami.publishing.reconciler import Job, Reconciler
+from aami.publishing.types import PassResult, Target, Trigger
 from aami.web.common import ACTOR, DbDep, FormDep, LoginDep, UiRoute, page
 from aami.web.paging import PAGE_SIZE, Pager, page_number
 
 router = APIRouter(route_class=UiRoute)
+
+WAIT = 10.0  # seconds the regenerate button waits for the publisher before saying "scheduled"
+
+
+def sync_summary(request: Request, session: Session) -> dict[str, Any]:
+    """Desired, written and loaded, measured now, for the rule files and (when AAMI
+    manages it) the Alertmanager config."""
+    reconciler: Reconciler = request.app.state.reconciler
+    rules: RulePublisher = request.app.state.rule_publisher
+    notifications: AlertmanagerPublisher = request.app.state.alertmanager_publisher
+    summary: dict[str, Any] = {}
+    try:
+        summary["prometheus"] = publishing.sync_report(
+            session,
+            reconciler,
+            Target.PROMETHEUS,
+            rules.status_now(),
+            scope_of=rules.store.scope_of,
+        )
+    except OSError as exc:
+        summary["prometheus"] = {"in_sync": False, "last_error": str(exc), "scopes": {}}
+    if notifications.managed:
+        summary["alertmanager"] = publishing.sync_report(
+            session,
+            reconciler,
+            Target.ALERTMANAGER,
+            notifications.status_now(),
+            scope_of=lambda _name: SCOPE,
+        )
+    return summary
 
 
 def _publishing_page(
     request: Request,
     session: Session,
     *,
-    result: PublishResult | None = None,
+    result: PassResult | None = None,
+    scheduled: bool = False,
     error: str = "",
     status_code: int = 200,
 ) -> Response:
-    publisher: Publisher = request.app.state.publisher
-    store: RuleFileStore = request.app.state.rule_store
+    rules: RulePublisher = request.app.state.rule_publisher
+    reconciler: Reconciler = request.app.state.reconciler
+    store = rules.store
     number = page_number(request)
-    history, total = queries.publish_history(
-        session, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    history, total = publishing.history(
+        session, target=None, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     try:
         files = store.info()
@@ -49,32 +83,38 @@ def _publishing_page(
         history=history,
         pager=Pager(request, number, total),
         result=result.as_dict() if result else None,
+        scheduled=scheduled,
         error=error,
-        prometheus_url=publisher.client.base_url,
-        reload_enabled=publisher.reload_enabled,
-        validate=publisher.validate,
-        reload_pending=publisher.reload_pending,
-        pending_scopes=publisher.pending_scopes,
+        sync=sync_summary(request, session),
+        prometheus_url=rules.client.base_url,
+        reload_enabled=rules.reload_enabled,
+        validate=rules.validate,
+        pending_scopes=reconciler.states[Target.PROMETHEUS].pending_scopes,
     )
 
 
 @router.get("/publishing")
-def publishing(request: Request, _: LoginDep, session: DbDep) -> Response:
+def publishing_page(request: Request, _: LoginDep, session: DbDep) -> Response:
     return _publishing_page(request, session)
 
 
 @router.post("/publishing/regenerate")
 def regenerate(request: Request, _: FormDep, session: DbDep) -> Response:
-    """Render every rule file now, write what changed, validate, reload; show the result."""
-    publisher: Publisher = request.app.state.publisher
-    result = publisher.publish(None, actor=ACTOR, trigger="regenerate")
-    return _publishing_page(request, session, result=result)
+    """Ask the publisher to render every rule file, write what changed, validate, reload
+    and confirm; show the result if it is done within a few seconds."""
+    reconciler: Reconciler = request.app.state.reconciler
+    job = Job(full=True, trigger=Trigger.REGENERATE, actor=ACTOR)
+    try:
+        result = publishing.request_pass(reconciler, Target.PROMETHEUS, job, wait=WAIT)
+    except AamiError as exc:
+        return _publishing_page(request, session, error=exc.detail, status_code=409)
+    return _publishing_page(request, session, result=result, scheduled=result is None)
 
 
 @router.get("/publishing/files/{name}")
 def rule_file(request: Request, name: str, _: LoginDep) -> Response:
     """One generated rule file as it is on disk."""
-    store: RuleFileStore = request.app.state.rule_store
+    store = request.app.state.rule_publisher.store
     if name not in store.managed():
         raise NotFound(f"there is no generated rule file {name!r} in {store.root}")
     content = store.read(name)

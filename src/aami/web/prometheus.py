@@ -15,7 +15,7 @@ SHOWN = 20
 
 
 def _client(request: Request) -> PrometheusClient:
-    client: PrometheusClient = request.app.state.publisher.client
+    client: PrometheusClient = request.app.state.prometheus
     return client
 
 

@@ -18,7 +18,8 @@ from aami.auth.tokens import matches
 from aami.checks import service as checks
 from aami.errors import NotFound
 from aami.groups import service as groups
-from aami.prometheus.publisher import Publisher
+from aami.publishing import service as publishing
+from aami.publishing.types import Target
 from aami.targets import service as targets
 from aami.web import (
     pages_alerting,
@@ -26,7 +27,6 @@ from aami.web import (
     pages_checks,
     pages_inventory,
     pages_publishing,
-    queries,
 )
 from aami.web.alertmanager import connect, firing
 from aami.web.common import (
@@ -161,7 +161,6 @@ def dashboard(request: Request, _: LoginDep, session: DbDep) -> Response:
     now_firing = firing(held)
     by_severity = Counter(a.labels.get("severity", "none") for a in now_firing)
     by_group = Counter(a.labels.get("group", a.labels.get("group_id", "—")) for a in now_firing)
-    publisher: Publisher = request.app.state.publisher
     return page(
         request,
         "dashboard.html",
@@ -173,9 +172,8 @@ def dashboard(request: Request, _: LoginDep, session: DbDep) -> Response:
         firing_count=len(now_firing),
         by_severity=sorted(by_severity.items(), key=lambda item: _severity_rank(item[0])),
         by_group=by_group.most_common(),
-        latest=queries.latest_publish(session),
-        last_result=publisher.last_result,
-        reload_pending=publisher.reload_pending,
+        latest=publishing.latest(session, Target.PROMETHEUS),
+        sync=pages_publishing.sync_summary(request, session),
     )
 
 

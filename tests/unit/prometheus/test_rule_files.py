@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -73,16 +74,36 @@ def test_promtool_check(tmp_path: Path) -> None:
     good.write_text(GOOD)
     bad = tmp_path / "bad.yml"
     bad.write_text(GOOD.replace("up == 0", "up =="))
-    assert promtool_check([good])[0] is True
-    ok, output = promtool_check([good, bad])
-    assert ok is False
-    assert "bad.yml" in output
+    assert promtool_check([good]).ok is True
+    check = promtool_check([good, bad])
+    assert check.ok is False
+    assert "bad.yml" in check.output
+    # the file to blame is named; the good one is not
+    assert list(check.rejected) == [str(bad)]
+    assert check.tool_failed is False
 
 
 def test_promtool_missing_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     good = tmp_path / "good.yml"
     good.write_text(GOOD)
-    ok, message = promtool_check([good])
-    assert ok is False
-    assert "promtool is not installed" in message
+    check = promtool_check([good])
+    assert check.ok is False
+    assert check.tool_failed is True
+    assert "promtool is not installed" in check.output
+
+
+def test_a_hanging_promtool_is_killed_at_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "promtool").write_text("#!/bin/sh\n/bin/sleep 600\n")
+    (tmp_path / "promtool").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    good = tmp_path / "good.yml"
+    good.write_text(GOOD)
+    started = time.monotonic()
+    check = promtool_check([good], timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert check.ok is False
+    assert check.tool_failed is True
+    assert "did not finish within 0.5s" in check.output
