@@ -109,6 +109,24 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
             f"{server}/api/v1/groups", headers={"Authorization": f"Bearer {token.group(1)}"}
         ).json()
         assert [g["id"] for g in groups["data"]] == ["grp-123", "grp-456"]
+        # What the stack's Prometheus runs is what the database says (the shipped rules on
+        # AAMI itself, loaded beside them, are not taken for AAMI's own groups).
+        status = wait_for(
+            lambda: (
+                (
+                    answer := httpx.get(
+                        f"{server}/api/v1/prometheus/status",
+                        headers={"Authorization": f"Bearer {token.group(1)}"},
+                    ).json()
+                )["in_sync"]
+                and answer
+            ),
+            timeout=60,
+            what="the stack's rules in sync",
+        )
+        assert set(status["groups"]) == {"grp-123", "grp-456"}
+        rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        assert "aami-self" in {g["name"] for g in rules}
 
         # the demo alert goes the whole way: agent -> node_exporter -> Prometheus ->
         # Alertmanager -> the stack's local receiver, within a minute or so

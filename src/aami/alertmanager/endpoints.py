@@ -171,12 +171,7 @@ def alertmanager_status(
     written (file) and loaded (what Alertmanager reports), measured now."""
     publisher = _config(request)
     answer = service.status(_client(request), publisher)
-    last = publishing.latest(session, Target.ALERTMANAGER)
-    answer["last_publish"] = (
-        PublishRead.model_validate(last, from_attributes=True).model_dump(mode="json")
-        if last
-        else None
-    )
+    answer["last_publish"] = publishing.latest_read(session, Target.ALERTMANAGER)
     if not publisher.managed:
         answer["in_sync"] = None
         return answer
@@ -194,15 +189,7 @@ def alertmanager_status(
 @router.get("/alertmanager/history", response_model=Page[PublishRead])
 def alertmanager_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[PublishRead]:
     """Every publish of the Alertmanager config, newest first."""
-    rows, total = publishing.history(
-        session, target=Target.ALERTMANAGER, offset=page.offset, limit=page.limit
-    )
-    return Page.of(
-        [PublishRead.model_validate(r, from_attributes=True) for r in rows],
-        page=page.page,
-        limit=page.limit,
-        total=total,
-    )
+    return publishing.history_page(session, target=Target.ALERTMANAGER, page=page)
 
 
 @notifications_router.post(

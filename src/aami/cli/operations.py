@@ -216,6 +216,18 @@ def rules_status(
     _status(connect(server, token), output)
 
 
+def _history(
+    path: str,
+    page: int | None,
+    limit: int | None,
+    output: Output,
+    server: str | None,
+    token: str | None,
+) -> None:
+    answer = call(connect(server, token), "GET", path, params={"page": page, "limit": limit})
+    emit(answer, output, columns=PUBLISH_COLUMNS, rows=answer.get("data", []), empty="no publishes")
+
+
 @rules_app.command("history")
 def rules_history(
     page: Annotated[int | None, typer.Option(help="page number", min=1)] = None,
@@ -225,13 +237,7 @@ def rules_history(
     token: TokenOption = None,
 ) -> None:
     """Every publish and its result, newest first."""
-    answer = call(
-        connect(server, token),
-        "GET",
-        "/api/v1/prometheus/rules/history",
-        params={"page": page, "limit": limit},
-    )
-    emit(answer, output, columns=PUBLISH_COLUMNS, rows=answer.get("data", []), empty="no publishes")
+    _history("/api/v1/prometheus/rules/history", page, limit, output, server, token)
 
 
 # --- prometheus -----------------------------------------------------------------------
@@ -311,13 +317,7 @@ def alertmanager_history(
     token: TokenOption = None,
 ) -> None:
     """Every publish of the Alertmanager config, newest first."""
-    answer = call(
-        connect(server, token),
-        "GET",
-        "/api/v1/alertmanager/history",
-        params={"page": page, "limit": limit},
-    )
-    emit(answer, output, columns=PUBLISH_COLUMNS, rows=answer.get("data", []), empty="no publishes")
+    _history("/api/v1/alertmanager/history", page, limit, output, server, token)
 
 
 # --- checks ---------------------------------------------------------------------------

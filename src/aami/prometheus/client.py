@@ -22,6 +22,7 @@ from tenacity import (
 
 __all__ = [
     "LoadedGroup",
+    "LoadedRecord",
     "PrometheusClient",
     "PrometheusError",
     "PrometheusUnreachable",
@@ -44,6 +45,12 @@ class ReloadForbidden(PrometheusError):
 
 class ReloadRejected(PrometheusError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRecord:
+    file: str
+    labels: dict[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +142,9 @@ class PrometheusClient:
         groups = response.json()["data"]["groups"]
         return [LoadedGroup(g["name"], g["file"], len(g.get("rules", []))) for g in groups]
 
-    def recording_rule_labels(self, record: str) -> dict[str, dict[str, str] | None]:
-        """For every loaded rule group: the labels of its recording rule ``record``, or
-        None when the group has no such rule (GET /api/v1/rules?type=record)."""
+    def recording_rules(self, record: str) -> dict[str, LoadedRecord]:
+        """For every loaded rule group: its file, and the labels of its recording rule
+        ``record`` (None when it has none) (GET /api/v1/rules?type=record)."""
         response = self._get("/api/v1/rules", type="record")
         if response.status_code != 200:
             raise PrometheusUnreachable(f"GET /api/v1/rules answered {response.status_code}")
@@ -145,14 +152,14 @@ class PrometheusClient:
             groups = response.json()["data"]["groups"]
         except (ValueError, KeyError, TypeError) as exc:
             raise PrometheusError(f"GET /api/v1/rules answered something else: {exc}") from None
-        found: dict[str, dict[str, str] | None] = {}
+        found: dict[str, LoadedRecord] = {}
         for group in groups:
             labels = None
             for rule in group.get("rules") or []:
                 if rule.get("name") == record:
-                    labels = dict(rule.get("labels") or {})
+                    labels = {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
                     break
-            found[str(group.get("name"))] = labels
+            found[str(group.get("name"))] = LoadedRecord(str(group.get("file", "")), labels)
         return found
 
     def query(self, promql: str) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -155,24 +155,32 @@ class RulePublisher:
 
     def loaded(self) -> tuple[dict[str, Stamp | None] | None, str | None]:
         """The stamp of every AAMI rule group Prometheus runs, by scope; None when it
-        cannot be asked."""
+        cannot be asked.
+
+        A group is AAMI's when it carries the stamp rule, or (a file from before stamps)
+        when it is named ``aami-<scope>`` and comes from a file named as AAMI names them:
+        other ``aami-*`` groups (the shipped rules on AAMI itself) are not.
+        """
         try:
-            groups = self.client.recording_rule_labels(SENTINEL_RECORD)
+            groups = self.client.recording_rules(SENTINEL_RECORD)
         except PrometheusError as exc:
             return None, str(exc)
         loaded: dict[str, Stamp | None] = {}
-        for name, labels in groups.items():
+        for name, group in groups.items():
             if not name.startswith("aami-"):
                 continue
             scope = name.removeprefix("aami-")
             scope = "" if scope == "global" else scope
-            stamp = None
-            if labels is not None:
-                try:
-                    stamp = Stamp(int(labels["aami_revision"]), labels["aami_fingerprint"])
-                except (KeyError, ValueError):
-                    stamp = None
-            loaded[scope] = stamp
+            labels = group.labels
+            if labels is None or labels.get("aami_rule_group") != name:
+                if self.store.scope_of(PurePosixPath(group.file).name) != scope:
+                    continue
+                loaded[scope] = None
+                continue
+            try:
+                loaded[scope] = Stamp(int(labels["aami_revision"]), labels["aami_fingerprint"])
+            except (KeyError, ValueError):
+                loaded[scope] = None
         return loaded, None
 
     def run(self, job: Job, fence: Fence, result: PassResult) -> SyncState:

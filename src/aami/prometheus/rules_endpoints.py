@@ -107,15 +107,7 @@ def rule_files(publisher: RulePublisherDep, _: AdminDep) -> list[RuleFileRead]:
 @router.get("/rules/history", response_model=Page[PublishRead])
 def publish_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[PublishRead]:
     """Every publish of rule files, newest first; repeated failures are one row (count)."""
-    rows, total = publishing.history(
-        session, target=Target.PROMETHEUS, offset=page.offset, limit=page.limit
-    )
-    return Page.of(
-        [PublishRead.model_validate(r, from_attributes=True) for r in rows],
-        page=page.page,
-        limit=page.limit,
-        total=total,
-    )
+    return publishing.history_page(session, target=Target.PROMETHEUS, page=page)
 
 
 @router.get("/rules/effective/{target_id}")
@@ -190,7 +182,7 @@ def prometheus_status(
     )
     report["groups"] = {(scope or "global"): item for scope, item in report.pop("scopes").items()}
     report["out_of_sync"] = [s or "global" for s in report["out_of_sync"]]
-    last = publishing.latest(session, Target.PROMETHEUS)
+    last = publishing.latest_read(session, Target.PROMETHEUS)
     return {
         "url": client.base_url,
         "reachable": reachable,
@@ -199,11 +191,7 @@ def prometheus_status(
         "validate_rules": publisher.validate,
         "rule_path": str(publisher.store.root),
         **report,
-        "reload_pending": bool(last is not None and last.result == Result.PENDING_RELOAD.value)
+        "reload_pending": bool(last and last["result"] == Result.PENDING_RELOAD.value)
         and not report["in_sync"],
-        "last_publish": (
-            PublishRead.model_validate(last, from_attributes=True).model_dump(mode="json")
-            if last
-            else None
-        ),
+        "last_publish": last,
     }

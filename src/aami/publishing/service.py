@@ -10,13 +10,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from aami.common.schemas import Page, PageParams
 from aami.errors import Conflict
 from aami.publishing.models import Publish
 from aami.publishing.reconciler import Job, Reconciler
 from aami.publishing.repository import PublishRepository
+from aami.publishing.schemas import PublishRead
 from aami.publishing.types import PassResult, Result, SyncState, Target
 
-__all__ = ["history", "latest", "request_pass", "sync_report"]
+__all__ = [
+    "history",
+    "history_page",
+    "latest",
+    "latest_read",
+    "request_pass",
+    "sync_report",
+]
 
 MAX_WAIT = 30.0  # seconds a request may wait for its pass
 
@@ -46,6 +55,25 @@ def history(
     return PublishRepository(session).find(
         target=target.value if target else None, offset=offset, limit=limit
     )
+
+
+def history_page(session: Session, *, target: Target, page: PageParams) -> Page[PublishRead]:
+    """One page of a target's publishes, newest first, as the API shows them."""
+    rows, total = history(session, target=target, offset=page.offset, limit=page.limit)
+    return Page.of(
+        [PublishRead.model_validate(row, from_attributes=True) for row in rows],
+        page=page.page,
+        limit=page.limit,
+        total=total,
+    )
+
+
+def latest_read(session: Session, target: Target) -> dict[str, Any] | None:
+    """The target's newest publish as the API shows it (JSON), or None."""
+    row = latest(session, target)
+    if row is None:
+        return None
+    return PublishRead.model_validate(row, from_attributes=True).model_dump(mode="json")
 
 
 def latest(session: Session, target: Target) -> Publish | None:

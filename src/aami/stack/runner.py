@@ -152,9 +152,10 @@ class Stack:
         ):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         token = self._token()
-        shipped_rules = _REPO / "deploy/prometheus/rules/system-alerts.yml"
-        if shipped_rules.is_file():
-            shutil.copyfile(shipped_rules, self.state_dir / "rules/static/system-alerts.yml")
+        for name in ("system-alerts.yml", "aami.yml"):  # the node rules, and AAMI's own
+            shipped_rules = _REPO / "deploy/prometheus/rules" / name
+            if shipped_rules.is_file():
+                shutil.copyfile(shipped_rules, self.state_dir / "rules/static" / name)
         server_url = f"http://127.0.0.1:{ports.server}"
         write_yaml(
             self.state_dir / "prometheus.yml",

@@ -37,6 +37,7 @@ class FakePrometheus:
     def load(self) -> None:
         self.loaded = {
             f"aami-{scope or 'global'}": {
+                "aami_rule_group": f"aami-{scope or 'global'}",
                 "aami_revision": str(file.stamp.revision),
                 "aami_fingerprint": file.stamp.fingerprint,
             }
@@ -64,11 +65,15 @@ class FakePrometheus:
             groups = [
                 {
                     "name": name,
-                    "file": "/elsewhere.yml",
+                    "file": f"/etc/prometheus/rules/generated/{name}.yml",
                     "rules": [{"name": SENTINEL_RECORD, "labels": labels, "type": "recording"}],
                 }
                 for name, labels in self.loaded.items()
             ]
+            # a static file of the operator's whose group name starts like AAMI's
+            groups.append(
+                {"name": "aami-self", "file": "/etc/prometheus/rules/aami.yml", "rules": []}
+            )
             return httpx.Response(200, json={"status": "success", "data": {"groups": groups}})
         return httpx.Response(200)
 
