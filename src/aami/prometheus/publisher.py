@@ -143,15 +143,18 @@ class RulePublisher:
     def cleanup(self) -> None:
         self.store.discard_staging()
 
-    def measure(self) -> Measured:
-        """Desired (database), written (files) and loaded (Prometheus), as they are now."""
+    def measure(self, *, loaded: bool = True) -> Measured:
+        """Desired (database), written (files) and, unless told not to, loaded
+        (Prometheus), as they are now."""
         with session_scope(self.factory) as session:
             revisions = RevisionRepository(session).rule_scopes()
             active = AlertRuleRepository(session).scopes_with_enabled_rules()
         desired = {scope: revisions.get(scope, 0) for scope in active}
         written = self.store.written()
-        loaded, error = self.loaded()
-        return Measured(desired, written, loaded, error)
+        if not loaded:
+            return Measured(desired, written, None, None)
+        state, error = self.loaded()
+        return Measured(desired, written, state, error)
 
     def loaded(self) -> tuple[dict[str, Stamp | None] | None, str | None]:
         """The stamp of every AAMI rule group Prometheus runs, by scope; None when it
@@ -187,7 +190,9 @@ class RulePublisher:
         fence()
         self.store.ensure()
         started = time.perf_counter()
-        measured = self.measure()
+        # Desired and written first: what Prometheus runs is asked only after the files
+        # are in place (a change waits on no round trip to Prometheus before its rename).
+        measured = self.measure(loaded=False)
         result.timings["measure"] = time.perf_counter() - started
 
         stale = {s for s in measured.desired if not measured.written_ok(s)}
@@ -218,23 +223,19 @@ class RulePublisher:
                 "; ".join(f"{n}: {m}" for n, m in sorted(result.files_rejected.items())),
             )
 
-        written = self.store.written()
-        wanted = {s: written[s].stamp for s in measured.desired if s in written}
-        needs_reload = (
-            job.force_reload
-            or bool(staged or removals)
-            or measured.loaded is None
-            or any(measured.loaded.get(s) != stamp for s, stamp in wanted.items())
-            or any(s not in written for s in measured.loaded)
-        )
-        final = Measured(measured.desired, written, measured.loaded, measured.loaded_error)
+        written = self.store.written() if (staged or removals) else measured.written
+        final = Measured(measured.desired, written, None, None)
+        changed_files = bool(staged or removals)
+        if not changed_files and not job.force_reload:
+            final.loaded, final.loaded_error = self.loaded()
+        needs_reload = job.force_reload or changed_files or not self._runs(final)
         if not needs_reload:
             result.reload = Reload.NOT_NEEDED
         elif not self.reload_enabled and not job.force_reload:
             # Someone else reloads Prometheus (an operator's explicit reload still goes);
             # say so only when this pass changed files.
-            result.reload = Reload.DISABLED if (staged or removals) else Reload.NOT_NEEDED
-            if measured.loaded is not None:
+            result.reload = Reload.DISABLED if changed_files else Reload.NOT_NEEDED
+            if final.loaded is None and final.loaded_error is None:
                 final.loaded, final.loaded_error = self.loaded()
         else:
             fence()
@@ -246,6 +247,16 @@ class RulePublisher:
                 if not state.in_sync and state.scope not in errors:
                     errors[state.scope] = result.error
         return final.sync(errors)
+
+    @staticmethod
+    def _runs(measured: Measured) -> bool:
+        """Prometheus runs exactly the files on disk (False when it cannot say)."""
+        if measured.loaded is None:
+            return False
+        wanted = {s: f.stamp for s, f in measured.written.items() if s in measured.desired}
+        return all(measured.loaded.get(s) == stamp for s, stamp in wanted.items()) and all(
+            s in measured.written for s in measured.loaded
+        )
 
     # ---- steps -------------------------------------------------------------------------
 
