@@ -1,7 +1,9 @@
 """Node agent: wall time of one `aami agent once` run and the agent's overhead per check.
 
 Serves the checks over real HTTP (a tiny http.server on a random 127.0.0.1 port, with ETags
-like the real server) and runs the agent's `run_once` against it, several times:
+like the real server, plain HTTP on loopback: the agent is told `insecure_http`), signed
+like the real server's (the agent verifies every signature), and runs the agent's
+`run_once` against it, several times:
 
 - 20 python checks that each sleep 0.5 s and print a metric, parallelism 8: the ideal
   schedule is ceil(20 / 8) * 0.5 s = 1.5 s, so the goal (<= 2 s) leaves 0.5 s of overhead;
@@ -30,8 +32,11 @@ from pathlib import Path
 
 from aami.agent.config import AgentConfig
 from aami.agent.runner import run_once
+from aami.agent.signing import save_keys
+from aami.security.signing import Signer, SigningKey
 
 TOKEN = "bench-node-token-0123456789"
+SIGNER = Signer(SigningKey.generate())
 
 
 def make_checks(count: int, language: str, sleep: float) -> list[dict[str, object]]:
@@ -55,6 +60,12 @@ def make_checks(count: int, language: str, sleep: float) -> list[dict[str, objec
                 "timeout_seconds": 30,
             }
         )
+    for check in checks:
+        check["signatures"] = SIGNER.sign_check(
+            **{k: check[k] for k in ("name", "script_type", "language", "version", "hash")},  # type: ignore[arg-type]
+            timeout_seconds=30,
+            config=check["config"],  # type: ignore[arg-type]
+        )
     return checks
 
 
@@ -70,6 +81,13 @@ def serve(checks: list[dict[str, object]]) -> Iterator[str]:
                 self.send_response(401)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+            elif self.path == "/api/v1/checks/signing-keys":
+                document = json.dumps(SIGNER.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
             elif self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
                 self.send_header("ETag", etag)
@@ -109,7 +127,9 @@ def scenario(
             textfile_dir=Path(tmp) / "textfile",
             cache_dir=Path(tmp) / "cache",
             parallelism=parallelism,
+            insecure_http=True,
         )
+        save_keys(config.keys_path, {key.key_id: key.public_key for key in SIGNER.keys})
         walls = []
         for _ in range(repetitions + 1):
             started = time.perf_counter()

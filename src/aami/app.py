@@ -24,6 +24,7 @@ from aami.alerts.endpoints import templates_router as alert_templates_router
 from aami.alerts.service import RULE_CHECKER
 from aami.api.errors import install_error_handlers
 from aami.api.health import Readiness
+from aami.api.limits import AuthLimiter, RequestGuard
 from aami.api.metrics import MetricsMiddleware, make_registry
 from aami.audit.endpoints import router as audit_router
 from aami.auth.tokens import NodeTokenCache
@@ -32,6 +33,7 @@ from aami.checks.endpoints import policies_router as script_policies_router
 from aami.checks.endpoints import templates_router as script_templates_router
 from aami.checks.service import ChecksCache
 from aami.common.changes import on_rule_scopes_committed
+from aami.common.schemas import ERROR_RESPONSES
 from aami.config import Settings
 from aami.configcode.endpoints import router as config_router
 from aami.db.migrate import upgrade
@@ -48,7 +50,9 @@ from aami.publishing.lease import PublisherLease
 from aami.publishing.metrics import PublishingCollector
 from aami.publishing.reconciler import Reconciler, Timing
 from aami.publishing.types import Target
-from aami.registration.endpoints import register_router, tokens_router
+from aami.registration.endpoints import register_router, registrations_router, tokens_router
+from aami.security.secrets import check_key, load_box, use_box
+from aami.security.signing import signer_for
 from aami.targets.endpoints import exporters_router
 from aami.targets.endpoints import router as targets_router
 from aami.web.routes import install as install_web_ui
@@ -73,11 +77,14 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     if not settings.admin_token:
         raise ValueError("AAMI_ADMIN_TOKEN is not set; the API would be open to anyone")
     engine = make_engine(settings.database_url)
+    # Notification secrets are encrypted at rest with this key (aami.security.secrets).
+    use_box(engine, load_box(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(engine)
+            check_key(factory)
         reconciler.start()
         watcher.start()
         try:
@@ -100,9 +107,10 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.sd_cache = SdCache(settings.sd_cache_size)
     app.state.checks_cache = ChecksCache()
+    app.state.signer = signer_for(settings)  # check scripts are signed (security/signing)
     app.state.revisions = RevisionCache(app.state.sessionmaker)
     on_areas_committed(app.state.sessionmaker, app.state.revisions.invalidate)
-    app.state.node_tokens = NodeTokenCache()
+    app.state.node_tokens = NodeTokenCache(ttl=settings.node_token_cache_ttl)
     factory = app.state.sessionmaker
     # Every session of this app checks rules with promtool before they are saved.
     factory.configure(
@@ -160,10 +168,27 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.reconciler = reconciler
     registry, requests, latency = make_registry()
     registry.register(PublishingCollector(reconciler))
+    app.state.auth_limiter = AuthLimiter(
+        limit=settings.auth_failure_limit,
+        window=settings.auth_failure_window,
+        block=settings.auth_block_duration,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    # Inside the metrics middleware, so refusals are counted; before the app reads a body.
+    app.add_middleware(
+        RequestGuard,
+        limiter=app.state.auth_limiter,
+        max_body=settings.max_request_body,
+        admin_token=settings.admin_token,
+        large_bodies={
+            "/api/v1/config/plan": settings.max_config_body,
+            "/api/v1/config/apply": settings.max_config_body,
+        },
+    )
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for router in (
         checks_router,  # first: every node polls it, and routes are matched in order
         groups_router,
@@ -177,6 +202,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         script_policies_router,
         tokens_router,
         register_router,
+        registrations_router,
         alertmanager_router,
         notifications_router,
         seed_router,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "parse_duration_seconds"]
+__all__ = ["Settings", "get_settings", "parse_duration_seconds", "parse_size_bytes"]
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
@@ -33,6 +35,21 @@ def parse_duration_seconds(value: str | float | int) -> float:
         + float(seconds or 0)
         + int(millis or 0) / 1000
     )
+
+
+_SIZE = re.compile(r"^(\d+)\s*([KMG]i?B?|B)?$", re.IGNORECASE)
+
+
+def parse_size_bytes(value: str | int) -> int:
+    """Parse a size such as ``1048576``, ``512KiB`` or ``1MiB`` (K, M, G are 1024-based)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a size such as '1048576' or '1MiB'")
+    number, unit = match.groups()
+    multiplier: int = 1024 ** "BKMG".index((unit or "B")[0].upper())
+    return int(number) * multiplier
 
 
 class Settings(BaseSettings):
@@ -105,6 +122,111 @@ class Settings(BaseSettings):
     silence_max_share: float = Field(default=0.5, gt=0, le=1)
     silence_max_share_min_alerts: int = Field(default=2, ge=1)
     silence_watch_interval: float = Field(default=10.0, gt=0)
+    # Node registration (src/aami/registration): what a node may claim about itself.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed "
+        "(comma-separated); empty = a node's address is the one it connects from",
+    )
+    registration_max_labels: int = Field(
+        default=32, ge=0, le=1000, description="labels one node may send when it registers"
+    )
+    registration_label_key_pattern: str = Field(
+        default=r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$",
+        description="a node-supplied label key must match this (and be a Prometheus label name)",
+    )
+    registration_label_value_max: int = Field(
+        default=256, ge=1, le=4096, description="characters in a node-supplied label value"
+    )
+    registration_pending_ttl: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="a queued registration expires this long after it was made (or approved)",
+    )
+    registration_pending_max: int = Field(
+        default=1000, ge=1, description="queued registrations at most (pending and approved)"
+    )
+    node_token_cache_ttl: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long a node token, once checked, is believed without the database; "
+        "a replaced token stops working at once on this replica and within ~1 s on others",
+    )
+    # Limits before work (src/aami/api/limits.py), UI sessions, secrets at rest.
+    max_request_body: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="bytes a request body may have (bytes, or 512KiB, 1MiB, ...); larger is 413",
+    )
+    max_config_body: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="bytes of the document POST /api/v1/config/plan and /apply accept "
+        "with the admin token",
+    )
+    auth_failure_limit: int = Field(
+        default=10,
+        ge=0,
+        description="failed token checks or logins from one address within "
+        "auth_failure_window that block it for auth_block_duration; 0 = never block",
+    )
+    auth_failure_window: float = Field(default=60.0, gt=0, description="a duration")
+    auth_block_duration: float = Field(default=300.0, gt=0, description="a duration")
+    session_lifetime: float = Field(
+        default=12 * 3600.0, gt=0, description="how long a UI login lasts (a duration)"
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, that encrypt notification secrets",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="a file holding the Fernet key(s), one per line"
+    )
+    # Transport and check signing (src/aami/serving.py, src/aami/security/{tls,signing}.py).
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain; with tls_key_file the server speaks HTTPS only",
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of the cert")
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key that signs check scripts (created 0600 if missing); unset: "
+        "beside a SQLite database file, else $XDG_STATE_HOME/aami/signing.key",
+    )
+    signing_next_key_file: Path | None = Field(
+        default=None, description="the next signing key during a rotation (signs too)"
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="a connection must send a complete request head (after its TLS "
+        "handshake) this soon after it opens, or after the first byte of a later request",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="seconds an idle connection stays open between requests"
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=16,
+        description="open connections at most; at the cap the oldest idle one is closed",
+    )
+    max_header_bytes: int = Field(
+        default=65536, ge=4096, description="bytes a request head may have (431 beyond)"
+    )
+
+    @field_validator("header_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: object) -> float:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration_seconds(value)
+        raise ValueError("expected a duration such as '10s'")
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("tls_cert_file") is None):
+            raise ValueError("set both AAMI_TLS_CERT_FILE and AAMI_TLS_KEY_FILE, or neither")
+        return value
 
     @field_validator(
         "prometheus_reload_timeout",
@@ -114,6 +236,8 @@ class Settings(BaseSettings):
         "publish_debounce",
         "publish_check_interval",
         "publish_retry_max",
+        "registration_pending_ttl",
+        "node_token_cache_ttl",
         mode="before",
     )
     @classmethod
@@ -130,6 +254,47 @@ class Settings(BaseSettings):
                 "tokens must be at least 16 characters (AAMI_ADMIN_TOKEN, AAMI_SD_TOKEN)"
             )
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> list[str]:
+        items = re.split(r"[,\s]+", value) if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected addresses or CIDRs, comma-separated")
+        networks = []
+        for item in items:
+            if not str(item).strip():
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+        return networks
+
+    @field_validator("registration_label_key_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("max_request_body", "max_config_body", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> int:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return parse_size_bytes(value)
+        raise ValueError("expected a size such as '1048576' or '1MiB'")
+
+    @field_validator(
+        "auth_failure_window", "auth_block_duration", "session_lifetime", mode="before"
+    )
+    @classmethod
+    def _limit_duration(cls, value: object) -> float:
+        if isinstance(value, str | int | float):
+            return parse_duration_seconds(value)
+        raise ValueError("expected a duration such as '30s'")
 
 
 @lru_cache

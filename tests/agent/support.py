@@ -1,10 +1,15 @@
-"""A fake AAMI server for agent tests: the node API's contract, via MockTransport or real HTTP."""
+"""A fake AAMI server for agent tests: the node API's contract (signed checks, the signing
+key document), via MockTransport or real HTTPS on a loopback port with a test CA."""
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import json
 import os
+import ssl
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -14,6 +19,11 @@ from pathlib import Path
 
 import httpx
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from aami.agent.signing import check_message, endorsement_message, key_id, save_keys
+from aami.security.tls import StackTls, ensure_stack_tls
 
 # The seed's Example 3 ScriptTemplate, exactly as its JSON spells `script_content`.
 SEED_MOUNT_CHECK: str = json.loads(
@@ -21,6 +31,69 @@ SEED_MOUNT_CHECK: str = json.loads(
 )
 
 NODE_TOKEN = "node-token-s3cret-0123456789"
+
+# The server's signing key in these tests (fixed, so failures are reproducible).
+SERVER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte public key."""
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def kid(key: Ed25519PrivateKey) -> str:
+    return key_id(raw(key))
+
+
+def sign(check: dict[str, object], *keys: Ed25519PrivateKey) -> dict[str, object]:
+    """``check`` with ``signatures`` by ``keys`` (the server's key by default)."""
+    config = check["config"]
+    assert isinstance(config, dict)
+    message = check_message(
+        name=str(check["name"]),
+        script_type=str(check["script_type"]),
+        language=str(check["language"]),
+        version=str(check["version"]),
+        hash=str(check["hash"]),
+        timeout_seconds=float(check["timeout_seconds"]),  # type: ignore[arg-type]
+        config=config,
+    )
+    signatures = [
+        {"key_id": kid(key), "signature": base64.b64encode(key.sign(message)).decode()}
+        for key in keys or (SERVER_KEY,)
+    ]
+    return {**check, "signatures": signatures}
+
+
+def key_document(*keys: Ed25519PrivateKey) -> dict[str, object]:
+    """``GET /api/v1/checks/signing-keys``: each key endorsed by the others."""
+    return {
+        "algorithm": "ed25519",
+        "keys": [
+            {
+                "key_id": kid(key),
+                "public_key": base64.b64encode(raw(key)).decode(),
+                "endorsements": [
+                    {
+                        "key_id": kid(other),
+                        "signature": base64.b64encode(
+                            other.sign(endorsement_message(raw(key)))
+                        ).decode(),
+                    }
+                    for other in keys
+                    if other is not key
+                ],
+            }
+            for key in keys
+        ],
+    }
+
+
+def pin(path: Path, *keys: Ed25519PrivateKey) -> Path:
+    """Write an agent's pinned-keys file trusting ``keys`` (the server's by default)."""
+    save_keys(path, {kid(key): raw(key) for key in keys or (SERVER_KEY,)})
+    return path
 
 
 def make_check(
@@ -31,9 +104,11 @@ def make_check(
     config: Mapping[str, object] | None = None,
     timeout: float = 30,
     digest: str | None = None,
+    signed: bool = True,
 ) -> dict[str, object]:
-    """One item of ``GET /api/v1/checks/...`` with a correct hash unless ``digest`` is given."""
-    return {
+    """One item of ``GET /api/v1/checks/...``, signed by ``SERVER_KEY`` unless ``signed`` is
+    false, with a correct hash unless ``digest`` is given."""
+    check: dict[str, object] = {
         "name": name,
         "script_type": "custom",
         "script_content": script,
@@ -43,6 +118,7 @@ def make_check(
         "hash": digest or hashlib.sha256(script.encode("utf-8")).hexdigest(),
         "timeout_seconds": timeout,
     }
+    return sign(check) if signed else check
 
 
 @dataclass
@@ -51,6 +127,8 @@ class FakeServer:
 
     checks: list[dict[str, object]] = field(default_factory=list)
     mode: str = "ok"  # ok | down | timeout | 500 | 401 | 404
+    keys: list[Ed25519PrivateKey] = field(default_factory=lambda: [SERVER_KEY])
+    key_requests: list[httpx.Request] = field(default_factory=list)  # not in ``requests``
     revision: int = 1
     requests: list[httpx.Request] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
@@ -64,13 +142,15 @@ class FakeServer:
         return f'"rev-{self.revision}"'
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
+        keys = request.url.path == "/api/v1/checks/signing-keys"
+        (self.key_requests if keys else self.requests).append(request)
         if self.mode == "down":
             raise httpx.ConnectError("connection refused", request=request)
         if self.mode == "timeout":
             raise httpx.ReadTimeout("timed out", request=request)
         response = self._answer(request)
-        self.statuses.append(response.status_code)
+        if not keys:
+            self.statuses.append(response.status_code)
         return response
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
@@ -78,6 +158,8 @@ class FakeServer:
             return httpx.Response(500, text="boom")
         if request.headers.get("authorization") != f"Bearer {NODE_TOKEN}" or self.mode == "401":
             return httpx.Response(401, json={"error": "unauthorized", "detail": "bad node token"})
+        if request.url.path == "/api/v1/checks/signing-keys":
+            return httpx.Response(200, json=key_document(*self.keys))
         if self.mode == "404":
             return httpx.Response(404, json={"error": "not_found", "detail": "no target tgt-1"})
         if request.headers.get("if-none-match") == self.etag:
@@ -89,9 +171,16 @@ class FakeServer:
         return httpx.MockTransport(self.handle)
 
 
+@functools.cache
+def tls_files() -> StackTls:
+    """A CA and a certificate for 127.0.0.1 and localhost, made once per test process."""
+    return ensure_stack_tls(Path(tempfile.mkdtemp(prefix="aami-test-tls-")))
+
+
 @contextmanager
-def serve(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
-    """Serve ``handler`` over real HTTP on a random loopback port; yield the base URL."""
+def serve(handler: Callable[[httpx.Request], httpx.Response], *, tls: bool = True) -> Iterator[str]:
+    """Serve ``handler`` on a random loopback port, over HTTPS with ``tls_files()``'s
+    certificate unless ``tls`` is false; yield the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
@@ -118,18 +207,23 @@ def serve(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_files().cert_file, tls_files().key_file)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
 
 
-def agent_yaml(tmp_path: Path, url: str) -> Path:
-    """An agent config file for a server at ``url``, its directories under ``tmp_path``."""
+def agent_yaml(tmp_path: Path, url: str, **settings: object) -> Path:
+    """An agent config file for a server at ``url`` (trusting ``tls_files()``'s CA and
+    ``SERVER_KEY``), its directories under ``tmp_path``, plus ``settings``."""
     path = tmp_path / "agent.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -139,9 +233,12 @@ def agent_yaml(tmp_path: Path, url: str) -> Path:
                 "target_id": "tgt-1",
                 "textfile_dir": str(tmp_path / "textfile"),
                 "cache_dir": str(tmp_path / "cache"),
+                "ca_file": str(tls_files().ca_file),
+                **settings,
             }
         )
     )
+    pin(tmp_path / "cache" / "signing-keys.json")
     return path
 
 

@@ -15,7 +15,20 @@ import yaml
 from typer.testing import CliRunner
 
 from aami.agent.cli import agent_app
-from tests.agent.support import NODE_TOKEN, FakeServer, agent_yaml, make_check, mode, serve
+from aami.agent.signing import load_keys
+from tests.agent.support import (
+    NODE_TOKEN,
+    SERVER_KEY,
+    FakeServer,
+    agent_yaml,
+    key_document,
+    kid,
+    make_check,
+    mode,
+    raw,
+    serve,
+    tls_files,
+)
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
@@ -30,6 +43,10 @@ def registrar() -> Iterator[tuple[str, list[httpx.Request]]]:
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if request.url.path == "/api/v1/checks/signing-keys":
+            if request.headers.get("authorization") != f"Bearer {NODE_TOKEN}":
+                return httpx.Response(401, json={"error": "unauthorized", "detail": "no"})
+            return httpx.Response(200, json=key_document(SERVER_KEY))
         if request.url.path != "/api/v1/bootstrap/register":
             return httpx.Response(404, json={"error": "not_found", "detail": "no route"})
         if request.headers.get("authorization") != f"Bearer {BOOTSTRAP_TOKEN}":
@@ -51,11 +68,12 @@ def registrar() -> Iterator[tuple[str, list[httpx.Request]]]:
         yield url, seen
 
 
-def test_register_writes_a_private_config_and_prints_no_token(
+def test_register_writes_a_private_config_pins_the_key_and_prints_no_token(
     tmp_path: Path, registrar: tuple[str, list[httpx.Request]]
 ) -> None:
     url, seen = registrar
     path = tmp_path / "etc" / "aami" / "agent.yaml"
+    state = tmp_path / "var" / "lib" / "aami-agent"
 
     result = runner.invoke(
         agent_app,
@@ -77,21 +95,34 @@ def test_register_writes_a_private_config_and_prints_no_token(
             "9101",
             "--config",
             str(path),
+            "--ca-file",
+            str(tls_files().ca_file),
+            "--cache-dir",
+            str(state),
         ],
     )
 
     assert result.exit_code == 0, result.output
     assert "registered gpu-node-07 as target tgt-7" in result.stdout
+    assert f"pinned check-signing keys {kid(SERVER_KEY)}" in result.stdout
     assert NODE_TOKEN not in result.output
     assert BOOTSTRAP_TOKEN not in result.output
     assert mode(path) == 0o600
     assert yaml.safe_load(path.read_text()) == {
+        "ca_file": str(tls_files().ca_file),
+        "cache_dir": str(state),
         "server_url": url,
         "token": NODE_TOKEN,
         "target_id": "tgt-7",
         "hostname": "gpu-node-07",
     }
-    assert [(r.method, r.url.path) for r in seen] == [("POST", "/api/v1/bootstrap/register")]
+    keys = state / "signing-keys.json"
+    assert load_keys(keys) == {kid(SERVER_KEY): raw(SERVER_KEY)}
+    assert mode(keys) == 0o600
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("POST", "/api/v1/bootstrap/register"),
+        ("GET", "/api/v1/checks/signing-keys"),
+    ]
     assert json.loads(seen[0].content) == {
         "hostname": "gpu-node-07",
         "ip_address": "10.0.0.7",
@@ -105,7 +136,9 @@ def test_register_keeps_other_settings_and_reads_env(
 ) -> None:
     url, _ = registrar
     path = tmp_path / "agent.yaml"
-    path.write_text("textfile_dir: /srv/textfile\ntoken: old-token\n")
+    path.write_text(
+        f"textfile_dir: /srv/textfile\ntoken: old-token\ncache_dir: {tmp_path / 'state'}\n"
+    )
 
     result = runner.invoke(
         agent_app,
@@ -114,6 +147,7 @@ def test_register_keeps_other_settings_and_reads_env(
             "AAMI_AGENT_CONFIG": str(path),
             "AAMI_AGENT_SERVER_URL": url,
             "AAMI_AGENT_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
+            "AAMI_AGENT_CA_FILE": str(tls_files().ca_file),
         },
     )
 
@@ -121,10 +155,13 @@ def test_register_keeps_other_settings_and_reads_env(
     assert yaml.safe_load(path.read_text()) == {
         "textfile_dir": "/srv/textfile",
         "token": NODE_TOKEN,
+        "cache_dir": str(tmp_path / "state"),
+        "ca_file": str(tls_files().ca_file),
         "server_url": url,
         "target_id": "tgt-7",
         "hostname": "n1",
     }
+    assert kid(SERVER_KEY) in load_keys(tmp_path / "state" / "signing-keys.json")
     assert mode(path) == 0o600
 
 
@@ -135,7 +172,17 @@ def test_register_with_a_bad_token_says_why_in_one_line(
     path = tmp_path / "agent.yaml"
     result = runner.invoke(
         agent_app,
-        ["register", "--server", url, "--bootstrap-token", "wrong", "--config", str(path)],
+        [
+            "register",
+            "--server",
+            url,
+            "--bootstrap-token",
+            "wrong",
+            "--config",
+            str(path),
+            "--ca-file",
+            str(tls_files().ca_file),
+        ],
     )
     assert result.exit_code == 1
     assert result.stderr == "error: registration refused (401): invalid bootstrap token\n"
@@ -149,7 +196,7 @@ def test_register_with_an_unreachable_server(tmp_path: Path) -> None:
         [
             "register",
             "--server",
-            f"http://127.0.0.1:{free_port()}",
+            f"https://127.0.0.1:{free_port()}",
             "--bootstrap-token",
             BOOTSTRAP_TOKEN,
             "--config",
@@ -157,7 +204,7 @@ def test_register_with_an_unreachable_server(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: cannot reach http://127.0.0.1:")
+    assert result.stderr.startswith("error: cannot reach https://127.0.0.1:")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
 
@@ -169,7 +216,7 @@ def test_register_with_an_unreachable_server(tmp_path: Path) -> None:
 def test_register_refuses_bad_arguments(tmp_path: Path, extra: list[str], message: str) -> None:
     result = runner.invoke(
         agent_app,
-        ["register", "--server", "http://127.0.0.1:1", "--bootstrap-token", "t", *extra],
+        ["register", "--server", "https://127.0.0.1:1", "--bootstrap-token", "t", *extra],
         env={"AAMI_AGENT_CONFIG": str(tmp_path / "agent.yaml")},
     )
     assert result.exit_code == 2
@@ -189,7 +236,7 @@ def test_once_exit_code(tmp_path: Path, script: str, code: int) -> None:
 
 
 def test_once_without_server_or_cache_fails(tmp_path: Path) -> None:
-    config = agent_yaml(tmp_path, f"http://127.0.0.1:{free_port()}")
+    config = agent_yaml(tmp_path, f"https://127.0.0.1:{free_port()}")
     result = runner.invoke(agent_app, ["once", "--config", str(config)])
     assert result.exit_code == 1
     assert "server unreachable" in result.stderr
@@ -201,7 +248,7 @@ def test_once_flags_override_the_file(tmp_path: Path) -> None:
     server.set_checks([make_check("c", 'echo "fine 1"\n')])
     elsewhere = tmp_path / "elsewhere"
     with serve(server.handle) as url:
-        config = agent_yaml(tmp_path, "http://127.0.0.1:1")
+        config = agent_yaml(tmp_path, "https://127.0.0.1:1")
         result = runner.invoke(
             agent_app,
             [
@@ -222,8 +269,17 @@ def test_once_flags_override_the_file(tmp_path: Path) -> None:
     ("args", "env", "message"),
     [
         (["once"], {"AAMI_AGENT_TOKEN": "t"}, "server_url is not set"),
-        (["once", "--server-url", "http://s"], {}, "no node token"),
-        (["run", "--server-url", "http://s", "--token", "t", "--parallelism", "0"], {}, "positive"),
+        (["once", "--server-url", "https://s"], {}, "no node token"),
+        (
+            ["run", "--server-url", "https://s", "--token", "t", "--parallelism", "0"],
+            {},
+            "positive",
+        ),
+        (
+            ["once", "--server-url", "https://s", "--token", "t", "--ca-file", "/nope"],
+            {},
+            "ca_file",
+        ),
         (["once", "--config", "/nonexistent/agent.yaml"], {}, "does not exist"),
     ],
 )

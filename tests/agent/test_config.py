@@ -121,3 +121,23 @@ def test_write_config_file_is_private_and_atomic(tmp_path: Path) -> None:
     assert mode(path) == 0o600
     assert load_config(path, environ={}).target_id == "tgt-1"
     assert [p.name for p in path.parent.iterdir()] == ["agent.yaml"]
+
+
+def test_tls_and_signing_settings(tmp_path: Path) -> None:
+    ca = write(tmp_path / "ca.pem", "-----BEGIN CERTIFICATE-----\n")
+    path = write(
+        tmp_path / "agent.yaml",
+        f"server_url: http://aami:8080\ntoken: t\nca_file: {ca}\ncache_dir: {tmp_path}/state\n",
+    )
+    config = load_config(path, environ={"AAMI_AGENT_INSECURE_HTTP": "true"})
+    assert config.ca_file == ca
+    assert config.insecure_http is True
+    assert config.keys_path == tmp_path / "state" / "signing-keys.json"
+    assert load_config(path, environ={"AAMI_AGENT_INSECURE_HTTP": "0"}).insecure_http is False
+    assert load_config(path, environ={}).insecure_http is False  # off unless told
+    moved = load_config(path, {"signing_keys_file": tmp_path / "keys.json"}, environ={})
+    assert moved.keys_path == tmp_path / "keys.json"
+    with pytest.raises(ConfigError, match="insecure_http must be true or false"):
+        load_config(path, environ={"AAMI_AGENT_INSECURE_HTTP": "maybe"})
+    with pytest.raises(ConfigError, match="ca_file /nope does not exist"):
+        load_config(path, {"ca_file": "/nope"}, environ={})

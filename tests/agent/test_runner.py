@@ -33,6 +33,7 @@ from tests.agent.support import (
     make_check,
     mode,
     pid_alive,
+    pin,
 )
 from tests.support.ports import free_port
 from tests.support.processes import node_exporter
@@ -44,13 +45,14 @@ ECHO_METRIC = 'echo "probe_ok 1"\n'
 @pytest.fixture
 def config(tmp_path: Path) -> AgentConfig:
     return AgentConfig(
-        server_url="http://aami.test",
+        server_url="https://aami.test",
         token=NODE_TOKEN,
         target_id="tgt-1",
         hostname="gpu-node-01",
         textfile_dir=tmp_path / "textfile",
         cache_dir=tmp_path / "cache",
         parallelism=4,
+        signing_keys_file=pin(tmp_path / "signing-keys.json"),
     )
 
 

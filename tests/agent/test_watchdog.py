@@ -26,6 +26,7 @@ from tests.agent.support import (
     live_group_members,
     make_check,
     pid_alive,
+    pin,
     serve,
 )
 from tests.support.wait import wait_for
@@ -59,13 +60,14 @@ print("spy_ok 1")
 @pytest.fixture
 def config(tmp_path: Path) -> AgentConfig:
     return AgentConfig(
-        server_url="http://aami.test",
+        server_url="https://aami.test",
         token=NODE_TOKEN,
         target_id="tgt-1",
         hostname="gpu-node-01",
         textfile_dir=tmp_path / "textfile",
         cache_dir=tmp_path / "cache",
         parallelism=1,
+        signing_keys_file=pin(tmp_path / "signing-keys.json"),
     )
 
 

@@ -63,6 +63,10 @@ def test_example_3_effective_check(client: TestClient) -> None:
         },
     )
     checks = client.get("/api/v1/checks/node", params={"hostname": "gpu-node-01"}).json()
+    assert client.get("/api/v1/checks/target/gpu-node-01").json() == checks
+    # the seed's shape, plus the signatures (tests/api/test_signing.py verifies them)
+    signatures = checks[0].pop("signatures")
+    assert [s["key_id"] for s in signatures] == client.app.state.signer.key_ids  # type: ignore[attr-defined]
     assert checks == [
         {
             "name": "mount-check",
@@ -75,7 +79,6 @@ def test_example_3_effective_check(client: TestClient) -> None:
             "timeout_seconds": 30,
         }
     ]
-    assert client.get("/api/v1/checks/target/gpu-node-01").json() == checks
     assert client.get("/api/v1/checks/target/gpu-node-02").json() == []
 
 
@@ -215,10 +218,16 @@ def test_node_token_reads_only_its_own_checks(client: TestClient, anon: TestClie
     _fleet(client)
     create(client, "/api/v1/script-policies", {"template_id": "mount-check", "scope": "global"})
     bootstrap = create(client, "/api/v1/bootstrap-tokens", {"name": "rack-7"})
-    node = anon.post(
+    # gpu-node-01 was made by the admin: a bootstrap token alone only queues it for approval
+    queued = anon.post(
         "/api/v1/bootstrap/register",
         json={"hostname": "gpu-node-01", "ip_address": "10.0.0.1"},
         headers={"Authorization": f"Bearer {bootstrap['token']}"},
+    ).json()
+    approve = client.post(f"/api/v1/registrations/{queued['registration_id']}/approve")
+    assert approve.status_code == 200, approve.text
+    node = anon.get(
+        queued["poll_url"], headers={"Authorization": f"Bearer {queued['poll_token']}"}
     ).json()
     headers = {"Authorization": f"Bearer {node['node_token']}"}
     mine = anon.get("/api/v1/checks/node", params={"hostname": "gpu-node-01"}, headers=headers)

@@ -2,7 +2,9 @@
 
 Each file gets its own `aami stack up --no-demo` (fresh state, free ports); its blocks run
 one after the other with bash `set -euo pipefail`, with AAMI_SERVER, TOKEN and
-PROMETHEUS_URL exported, from the repository root. Every block must exit 0.
+PROMETHEUS_URL exported (and SSL_CERT_FILE, CURL_CA_BUNDLE: the stack's server speaks
+HTTPS with a certificate from its own CA), from the repository root. Every block must
+exit 0.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
         token = re.search(r"admin token\s+(\S+)", text)
         assert token is not None, text
         yield LiveStack(
-            server=f"http://127.0.0.1:{ports['AAMI_STACK_SERVER_PORT']}",
+            server=f"https://127.0.0.1:{ports['AAMI_STACK_SERVER_PORT']}",
             token=token.group(1),
             prometheus=f"http://127.0.0.1:{ports['AAMI_STACK_PROMETHEUS_PORT']}",
             state_dir=state_dir,
@@ -95,6 +97,8 @@ def run_block(block: Block, stack: LiveStack, workdir: Path) -> subprocess.Compl
         TOKEN=stack.token,
         PROMETHEUS_URL=stack.prometheus,
         TMPDIR=str(workdir),
+        SSL_CERT_FILE=str(stack.state_dir / "tls" / "ca.pem"),
+        CURL_CA_BUNDLE=str(stack.state_dir / "tls" / "ca.pem"),
     )
     return subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + block.text],

@@ -3,6 +3,7 @@ processes on free loopback ports, with 1 s intervals."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from aami.security.tls import ensure_stack_tls
 from aami.stack.configs import alertmanager_base_for_stack
 from tests.support.ports import free_port
 from tests.support.processes import (
@@ -22,6 +24,7 @@ from tests.support.processes import (
     prometheus,
 )
 from tests.support.prometheus_config import REPO, shipped_config_for_test
+from tests.support.wait import wait_for
 from tests.support.webhook import WebhookReceiver
 
 TOKEN = "e2e-admin-token-0123456789"
@@ -52,6 +55,12 @@ class Stack:
     alertmanager_url: str | None = None
     webhook: WebhookReceiver | None = None
     processes: list[Process] = field(default_factory=list)
+    ca_file: Path | None = None  # the CA of the server's certificate, when it serves HTTPS
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What a client of the server verifies it with."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True
 
     @property
     def node_exporter_port(self) -> int:
@@ -60,7 +69,10 @@ class Stack:
     @property
     def api(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.server_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            base_url=self.server_url,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+            verify=self.verify,
         )
 
     def query(self, promql: str) -> list[dict[str, Any]]:
@@ -101,14 +113,18 @@ def start_stack(
     node_exporters: int = 1,
     with_alertmanager: bool = False,
     server_env: dict[str, str] | None = None,
+    tls: bool = False,
 ) -> Stack:
-    """Start everything; the caller stops ``stack.processes`` in reverse order."""
+    """Start everything; the caller stops ``stack.processes`` in reverse order. With
+    ``tls``, the server serves HTTPS with a certificate from a CA of the test's own, which
+    Prometheus trusts for service discovery and for its scrape of AAMI."""
     server_port, prom_port = free_port(), free_port()
     rules_dir = tmp / "rules"
     (rules_dir / "generated").mkdir(parents=True)
     token_file = tmp / "token"
     token_file.write_text(TOKEN)
-    server_url = f"http://127.0.0.1:{server_port}"
+    certificates = ensure_stack_tls(tmp / "tls") if tls else None
+    server_url = f"{'https' if tls else 'http'}://127.0.0.1:{server_port}"
     processes: list[Process] = []
     webhook = None
     alertmanager_url = None
@@ -138,6 +154,7 @@ def start_stack(
         rules_dir=rules_dir,
         prometheus_port=prom_port,
         alertmanager=alertmanager_url.removeprefix("http://") if alertmanager_url else None,
+        ca_file=certificates.ca_file if certificates else None,
     )
     server = aami_server(
         tmp,
@@ -157,6 +174,14 @@ def start_stack(
                 if with_alertmanager
                 else {}
             ),
+            **(
+                {
+                    "AAMI_TLS_CERT_FILE": str(certificates.cert_file),
+                    "AAMI_TLS_KEY_FILE": str(certificates.key_file),
+                }
+                if certificates
+                else {}
+            ),
             **(server_env or {}),
         },
     )
@@ -173,11 +198,19 @@ def start_stack(
         alertmanager_url,
         webhook,
         processes,
+        certificates.ca_file if certificates else None,
     )
     try:
         for process in processes:
             process.start()
-        server.wait_http(f"{server_url}/health/ready")
+        if certificates is None:
+            server.wait_http(f"{server_url}/health/ready")
+        else:
+            wait_for(
+                lambda: server_ready(server, f"{server_url}/health/ready", stack.verify),
+                timeout=30,
+                what="aami-server over https",
+            )
         for exporter in exporters:
             exporter.process.wait_http(f"http://127.0.0.1:{exporter.port}/metrics")
         prom.wait_http(f"{stack.prometheus_url}/-/ready")
@@ -187,6 +220,13 @@ def start_stack(
         stop_stack(stack)
         raise
     return stack
+
+
+def server_ready(process: Process, url: str, verify: ssl.SSLContext | bool) -> bool:
+    assert process.popen is not None
+    if process.popen.poll() is not None:
+        raise AssertionError(f"{process.name} exited:\n{process.log_path.read_text()}")
+    return httpx.get(url, timeout=1, verify=verify).status_code == 200
 
 
 def stop_stack(stack: Stack) -> None:

@@ -1,17 +1,22 @@
-"""The custom check path, all real: AAMI policy → agent → textfile → node_exporter →
-Prometheus → the spec's MountPointUnavailable rule → Alertmanager → webhook."""
+"""The custom check path, all real and over TLS: AAMI policy → agent (signed checks over
+https, trusting the stack's CA) → textfile → node_exporter (discovered by Prometheus's
+service discovery over https with ``ca_file``) → Prometheus → the spec's
+MountPointUnavailable rule → Alertmanager → webhook."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from aami.agent.signing import load_keys
 from tests.api.test_checks import MOUNT_CHECK
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, start_stack, stop_stack
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +30,26 @@ MOUNT_RULE = {
         "summary": "Mount point {{ $labels.path }} unavailable on {{ $labels.instance }}"
     },
 }
+
+
+@pytest.fixture
+def alert_stack(tmp_path: Path) -> Iterator[Stack]:
+    """Server (HTTPS) + two node_exporters + Prometheus + Alertmanager + a webhook."""
+    running = start_stack(tmp_path, node_exporters=2, with_alertmanager=True, tls=True)
+    try:
+        yield running
+    finally:
+        stop_stack(running)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Server (HTTPS) + node_exporter + Prometheus."""
+    running = start_stack(tmp_path, tls=True)
+    try:
+        yield running
+    finally:
+        stop_stack(running)
 
 
 def _agent(stack: Stack, config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -76,6 +101,10 @@ def _register(stack: Stack, tmp: Path) -> Path:
             str(stack.node_exporter_port),
             "--config",
             str(config),
+            "--ca-file",
+            str(stack.ca_file),
+            "--cache-dir",
+            str(tmp / "agent-cache"),
         ],
         capture_output=True,
         text=True,
@@ -84,6 +113,7 @@ def _register(stack: Stack, tmp: Path) -> Path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert token not in result.stdout + result.stderr
+    assert "pinned check-signing keys" in result.stdout
     return config
 
 
@@ -113,8 +143,13 @@ def test_mount_check_alert_fires_and_resolves(alert_stack: Stack, tmp_path: Path
             json={"template_id": "MountPointUnavailable", "group_id": "ml-training-group"},
         )
     config = _register(stack, tmp_path)
+    assert stack.server_url.startswith("https://")
     result = _agent(stack, config)
     assert result.returncode == 0, result.stdout + result.stderr
+    # the agent ran the script because the key it pinned at registration signed it
+    with stack.api as api:
+        served_keys = [k["key_id"] for k in api.get("/api/v1/checks/signing-keys").json()["keys"]]
+    assert list(load_keys(tmp_path / "agent-cache" / "signing-keys.json")) == served_keys
 
     written = (stack.node_exporters[0].textfile_dir / "aami_mount-check.prom").read_text()
     assert [line for line in written.splitlines() if not line.startswith("#")] == [
@@ -129,6 +164,16 @@ def test_mount_check_alert_fires_and_resolves(alert_stack: Stack, tmp_path: Path
     )
     assert series[0]["metric"]["group_id"] == "ml-training-group"
     assert series[0]["metric"]["instance"] == "gpu-node-01"
+    # the node came from service discovery read over https, and AAMI is scraped over https
+    targets = httpx.get(f"{stack.prometheus_url}/api/v1/targets", timeout=5).json()["data"]
+    by_job = {t["labels"]["job"]: t for t in targets["activeTargets"]}
+    assert by_job["node-exporter"]["labels"]["instance"] == "gpu-node-01"
+    assert by_job["node-exporter"]["discoveredLabels"]["__meta_url"].startswith("https://")
+    wait_for(lambda: stack.query('up{job="aami"} == 1'), timeout=30, what="AAMI scraped over https")
+    assert by_job["aami"]["scrapeUrl"].startswith("https://")
+    assert stack.query(
+        f'aami_agent_signing_key_info{{instance="gpu-node-01",key_id="{served_keys[0]}"}}'
+    )
     alert = stack.webhook.wait_for_alert(
         alertname="MountPointUnavailable_MLTraining", path=str(models)
     )

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -104,9 +105,14 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
             return len(result) == 1
 
         wait_for(demo_target_up, timeout=60, what="the demo node_exporter up in Prometheus")
-        server = f"http://127.0.0.1:{ports['AAMI_STACK_SERVER_PORT']}"
+        # The server speaks HTTPS only, with a certificate from the stack's own CA.
+        server = f"https://127.0.0.1:{ports['AAMI_STACK_SERVER_PORT']}"
+        assert f"server        {server}" in text
+        trust = ssl.create_default_context(cafile=str(tmp_path / "state" / "tls" / "ca.pem"))
         groups = httpx.get(
-            f"{server}/api/v1/groups", headers={"Authorization": f"Bearer {token.group(1)}"}
+            f"{server}/api/v1/groups",
+            headers={"Authorization": f"Bearer {token.group(1)}"},
+            verify=trust,
         ).json()
         assert [g["id"] for g in groups["data"]] == ["grp-123", "grp-456"]
         # What the stack's Prometheus runs is what the database says (the shipped rules on
@@ -117,6 +123,7 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
                     answer := httpx.get(
                         f"{server}/api/v1/prometheus/status",
                         headers={"Authorization": f"Bearer {token.group(1)}"},
+                        verify=trust,
                     ).json()
                 )["in_sync"]
                 and answer
@@ -127,6 +134,10 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         assert set(status["groups"]) == {"grp-123", "grp-456"}
         rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
         assert "aami-self" in {g["name"] for g in rules}
+        # Prometheus read service discovery (above) and scrapes AAMI over https, with the CA
+        targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]
+        urls = {t["labels"]["job"]: t["scrapeUrl"] for t in targets["activeTargets"]}
+        assert urls["aami"] == f"{server}/metrics"
 
         # the demo alert goes the whole way: agent -> node_exporter -> Prometheus ->
         # Alertmanager -> the stack's local receiver, within a minute or so

@@ -22,8 +22,12 @@ def shipped_config_for_test(
     prometheus_port: int,
     alertmanager: str | None = None,
     interval: str = "1s",
+    ca_file: Path | None = None,
 ) -> Path:
-    """Rewrite only addresses, paths and intervals of the shipped config; keep the rest."""
+    """Rewrite only addresses, paths and intervals of the shipped config; keep the rest.
+
+    Jobs that talk to AAMI keep their ``tls_config`` pointed at ``ca_file`` for an https
+    ``server_url``, and lose it for an http one (Prometheus would read the missing file)."""
     config: dict[str, Any] = yaml.safe_load(SHIPPED.read_text())
     config["global"]["scrape_interval"] = interval
     config["global"]["evaluation_interval"] = interval
@@ -37,6 +41,10 @@ def shipped_config_for_test(
             sd["url"] = urlunsplit((server.scheme, server.netloc, url.path, url.query, ""))
             sd["refresh_interval"] = interval
             sd["authorization"]["credentials_file"] = str(token_file)
+            _trust(sd, server.scheme, ca_file)
+        if job["job_name"] == "aami":
+            job["scheme"] = server.scheme
+            _trust(job, server.scheme, ca_file)
         for static in job.get("static_configs", []):
             own = server.netloc if job["job_name"] == "aami" else f"127.0.0.1:{prometheus_port}"
             static["targets"] = [own]
@@ -47,3 +55,11 @@ def shipped_config_for_test(
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def _trust(section: dict[str, Any], scheme: str, ca_file: Path | None) -> None:
+    if scheme == "https":
+        assert ca_file is not None, "an https AAMI needs the CA Prometheus trusts"
+        section["tls_config"] = {**section.get("tls_config", {}), "ca_file": str(ca_file)}
+    else:
+        section.pop("tls_config", None)

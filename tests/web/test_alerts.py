@@ -52,7 +52,7 @@ class FakeAlertmanager:
             return httpx.Response(200, json=list(self.silences.values()))
         if path == "/api/v2/silences" and request.method == "POST":
             body = json.loads(request.content)
-            silence_id = f"sil-{len(self.silences) + 1}"
+            silence_id = f"00000000-0000-4000-8000-{len(self.silences) + 1:012d}"
             self.created.append(body)
             self.silences[silence_id] = {
                 **body,
@@ -148,9 +148,9 @@ def test_silence_a_target_from_an_alert_row(ui: Ui, fake: FakeAlertmanager) -> N
     assert 'instance="gpu-node-01"' in page.replace("&#34;", '"')
     assert "replacing a GPU" in page
 
-    response = ui.post("/ui/silences/sil-1/expire", {})
+    response = ui.post("/ui/silences/00000000-0000-4000-8000-000000000001/expire", {})
     assert response.status_code == 303
-    assert fake.expired == ["sil-1"]
+    assert fake.expired == ["00000000-0000-4000-8000-000000000001"]
 
 
 def test_silence_a_group(ui: Ui, fake: FakeAlertmanager) -> None:
@@ -203,6 +203,8 @@ def test_guardrails_are_shown_and_nothing_is_silenced(ui: Ui, fake: FakeAlertman
 
 
 def test_expire_unknown_silence(ui: Ui, fake: FakeAlertmanager) -> None:
-    response = ui.post("/ui/silences/nope/expire", {})
-    assert response.status_code == 404
-    assert "does not exist" in response.text
+    for silence_id in ("nope", "%0C", "x%20y"):
+        response = ui.post(f"/ui/silences/{silence_id}/expire", {})
+        assert response.status_code == 404, (silence_id, response.text)
+        assert "does not exist" in response.text
+    assert fake.expired == []

@@ -4,7 +4,9 @@ An island: it imports nothing else from ``aami`` and talks to the server only ov
 it can be installed and reasoned about on its own. Modules:
 
 - ``config``  the agent's settings (file, environment, flags)
-- ``client``  the only module that makes HTTP calls; the checks cache
+- ``client``  the only module that makes HTTP calls (https, verified); the checks cache
+- ``signing`` the signed bytes of a check and the pinned server keys (``cryptography``'s
+              Ed25519, verification only: no home-made crypto on a root process)
 - ``output``  parse and canonicalise check output (pure)
 - ``runner``  run scripts, write textfiles, one agent run
 - ``watchdog`` the process that kills a dead agent's checks (stdlib only, started per run)

@@ -1,4 +1,5 @@
-"""``aami agent``: register this node, run its checks once (timer/cron) or in a loop."""
+"""``aami agent``: register this node, run its checks once (timer/cron) or in a loop, pin the
+server's check-signing keys."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -18,16 +20,31 @@ from urllib.parse import urlsplit
 
 import typer
 
-from aami.agent.client import BadResponse, ServerError, ServerRejected, register
+from aami.agent.client import (
+    BadResponse,
+    InsecureUrl,
+    PendingRegistration,
+    Registration,
+    ServerError,
+    ServerRejected,
+    ServerUnreachable,
+    fetch_signing_keys,
+    poll_registration,
+    register,
+)
 from aami.agent.config import (
+    SIGNING_KEYS_FILE,
     AgentConfig,
     ConfigError,
+    build_config,
     config_path,
     load_config,
     read_config_file,
     write_config_file,
 )
+from aami.agent.pending import forget_pending, load_pending, pending_path, save_pending
 from aami.agent.runner import AgentBusy, run_forever, run_once
+from aami.agent.signing import KeysError, OfferedKey, load_keys, save_keys
 
 __all__ = ["agent_app"]
 
@@ -72,6 +89,25 @@ IntervalOpt = Annotated[float | None, typer.Option(help="seconds between runs (`
 ParallelismOpt = Annotated[int | None, typer.Option(help="checks run at once")]
 MaxOutputOpt = Annotated[int | None, typer.Option(help="output cap per check, bytes")]
 RequestTimeoutOpt = Annotated[float | None, typer.Option(help="HTTP timeout, seconds")]
+CaFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="CA certificate(s) the server's must chain to (default: the system's)"),
+]
+InsecureHttpOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--insecure-http",
+        help="allow a plain http:// server (the token and scripts travel unprotected)",
+        show_default=False,
+    ),
+]
+SigningKeysFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help=f"pinned check-signing keys (default: <cache-dir>/{SIGNING_KEYS_FILE})",
+        show_default=False,
+    ),
+]
 
 
 @agent_app.command()
@@ -88,6 +124,9 @@ def once(
     parallelism: ParallelismOpt = None,
     max_output_bytes: MaxOutputOpt = None,
     request_timeout_seconds: RequestTimeoutOpt = None,
+    ca_file: CaFileOpt = None,
+    insecure_http: InsecureHttpOpt = None,
+    signing_keys_file: SigningKeysFileOpt = None,
 ) -> None:
     """Fetch the checks, run them once, write the textfiles (for a systemd timer or cron).
 
@@ -118,6 +157,9 @@ def run(
     parallelism: ParallelismOpt = None,
     max_output_bytes: MaxOutputOpt = None,
     request_timeout_seconds: RequestTimeoutOpt = None,
+    ca_file: CaFileOpt = None,
+    insecure_http: InsecureHttpOpt = None,
+    signing_keys_file: SigningKeysFileOpt = None,
 ) -> None:
     """Run the checks every interval_seconds until SIGTERM or SIGINT."""
     with _logging():
@@ -151,7 +193,7 @@ def register_command(
             "--server",
             "--server-url",
             envvar="AAMI_AGENT_SERVER_URL",
-            help="AAMI server URL",
+            help="AAMI server URL (https://)",
             show_default=False,
         ),
     ],
@@ -172,8 +214,35 @@ def register_command(
     node_exporter_port: Annotated[int, typer.Option(help="node_exporter port")] = 9100,
     config: ConfigOpt = None,
     request_timeout_seconds: Annotated[float, typer.Option(help="HTTP timeout, seconds")] = 10.0,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="AAMI_AGENT_CA_FILE",
+            help="CA certificate(s) the server's must chain to; kept in the config",
+        ),
+    ] = None,
+    insecure_http: InsecureHttpOpt = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="agent state directory; kept in the config")
+    ] = None,
+    signing_keys_file: SigningKeysFileOpt = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="seconds to wait for an admin's approval when the server queues the "
+            "registration (0: do not wait); run the command again to keep waiting",
+        ),
+    ] = 600.0,
 ) -> None:
-    """Register this node with a bootstrap token and write the agent's config file."""
+    """Register this node with a bootstrap token, write the agent's config file and pin the
+    server's check-signing keys.
+
+    Re-registering sends the node token of the existing config. A registration the server
+    queues (an existing hostname without its node token, or an address other than the one
+    the node connects from) waits for an admin's approval: this command polls for up to
+    --wait seconds and exits 3 if it is still waiting (run it again to resume).
+    """
     path = config_path(config)
     labels = _labels(label or [])
     host = (hostname or socket.gethostname()).lower()
@@ -185,25 +254,51 @@ def register_command(
         _fail(f"--ip-address {address!r} is not an IP address", 2)
     except ConfigError as exc:
         _fail(str(exc), 2)
-    _check_writable(path)
+    flags = {
+        "ca_file": str(ca_file) if ca_file else None,
+        "insecure_http": True if insecure_http else None,
+        "cache_dir": str(cache_dir) if cache_dir else None,
+        "signing_keys_file": str(signing_keys_file) if signing_keys_file else None,
+    }
+    settings = {**existing, **{k: v for k, v in flags.items() if v is not None}}
     try:
-        registration = register(
+        # What later runs will use: the TLS settings and where the keys are pinned.
+        planned = build_config({**settings, "server_url": server, "token": "-"}, path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    _check_writable(path)
+    state = pending_path(path)
+    resumed = load_pending(state, server_url=server, hostname=host)
+    # The node token of this node's config proves it is the same node re-registering.
+    same_server = str(existing.get("server_url") or "").rstrip("/") == server.rstrip("/")
+    current = existing.get("token") if same_server else None
+    try:
+        registration = resumed or register(
             server,
             bootstrap_token,
             hostname=host,
             ip_address=address,
             labels=labels,
             node_exporter_port=node_exporter_port,
+            node_token=current if isinstance(current, str) else None,
             timeout=request_timeout_seconds,
+            ca_file=planned.ca_file,
+            insecure_http=planned.insecure_http,
         )
+    except InsecureUrl as exc:
+        _fail(str(exc), 2)
     except ServerRejected as exc:
         _fail(f"registration refused ({exc.status_code}): {exc.detail}", 1)
     except BadResponse as exc:
         _fail(f"unexpected answer from {server}: {exc}", 1)
     except ServerError as exc:
         _fail(str(exc), 1)
+    if isinstance(registration, PendingRegistration):
+        registration = _await_approval(
+            server, registration, planned, wait=wait, state=state, resumed=resumed is not None
+        )
     values = {
-        **existing,
+        **settings,
         "server_url": server.rstrip("/"),
         "token": registration.node_token,
         "target_id": registration.target_id,
@@ -217,6 +312,113 @@ def register_command(
     typer.echo(f"registered {registration.hostname} as target {registration.target_id}")
     typer.echo(f"groups: {groups}")
     typer.echo(f"config written to {path}")
+    _pin(planned, registration.node_token)
+
+
+@agent_app.command("pin-keys")
+def pin_keys(
+    config: ConfigOpt = None,
+    server_url: ServerUrlOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    cache_dir: CacheDirOpt = None,
+    request_timeout_seconds: RequestTimeoutOpt = None,
+    ca_file: CaFileOpt = None,
+    insecure_http: InsecureHttpOpt = None,
+    signing_keys_file: SigningKeysFileOpt = None,
+) -> None:
+    """Trust the keys the server signs checks with now, replacing the pinned ones.
+
+    Registration does this; run it for a node configured without `register`, or one that
+    missed a key rotation (its checks fail with reason unknown_signing_key). It trusts
+    whoever answers at server_url, so run it only over TLS you trust: compare the key ids
+    it prints with the server's (GET /api/v1/checks/signing-keys).
+    """
+    agent_config = _load(config, locals())
+    _pin(agent_config, agent_config.token)
+
+
+def _await_approval(
+    server: str,
+    pending: PendingRegistration,
+    config: AgentConfig,
+    *,
+    wait: float,
+    state: Path,
+    resumed: bool,
+) -> Registration:
+    """Poll for up to ``wait`` seconds until an admin approves the registration; exit 1 if
+    it is rejected or expires, 3 if it is still waiting (``state`` keeps it for next time)."""
+    reasons = "; ".join(pending.reasons) or "the server gave no reason"
+    save_pending(state, server, pending)
+    typer.echo(
+        f"registration {pending.registration_id} of {pending.hostname} "
+        f"{'still waits' if resumed else 'waits'} for an admin's approval ({reasons}).\n"
+        f"An admin approves it with `aami registrations approve {pending.registration_id}` "
+        "or on the web UI's Registrations page; "
+        f"waiting up to {wait:g}s, polling every {pending.poll_interval:g}s",
+        err=True,
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _fail(
+                f"registration {pending.registration_id} is still waiting for an admin's "
+                f"approval after {wait:g}s; run this command again to keep waiting (it "
+                f"expires at {pending.expires_at or 'its expiry'})",
+                3,
+            )
+        time.sleep(min(pending.poll_interval, remaining))
+        try:
+            approved = poll_registration(
+                server,
+                pending,
+                timeout=config.request_timeout_seconds,
+                ca_file=config.ca_file,
+                insecure_http=config.insecure_http,
+            )
+        except ServerUnreachable as exc:
+            log.warning("%s; polling again", exc)
+            continue
+        except ServerRejected as exc:
+            forget_pending(state)
+            _fail(
+                f"registration {pending.registration_id} not approved ({exc.status_code}): "
+                f"{exc.detail}",
+                1,
+            )
+        except ServerError as exc:
+            _fail(str(exc), 1)
+        if approved is not None:
+            forget_pending(state)
+            return approved
+
+
+def _pin(config: AgentConfig, token: str) -> None:
+    """Fetch the server's signing keys with ``token`` and pin them; exit 1 on failure."""
+    try:
+        offered: list[OfferedKey] = fetch_signing_keys(
+            config.server_url,
+            token,
+            timeout=config.request_timeout_seconds,
+            ca_file=config.ca_file,
+            insecure_http=config.insecure_http,
+        )
+        if not offered:
+            raise BadResponse("the server offers no signing key")
+        previous = load_keys(config.keys_path) if config.keys_path.exists() else {}
+        save_keys(config.keys_path, {key.key_id: key.public_key for key in offered})
+    except (ServerError, KeysError, OSError, ValueError) as exc:
+        _fail(
+            f"cannot pin the server's check-signing keys ({exc}); the agent refuses every "
+            "check until `aami agent pin-keys` succeeds",
+            1,
+        )
+    pinned = ", ".join(key.key_id for key in offered)
+    if previous and set(previous) != {key.key_id for key in offered}:
+        typer.echo(f"signing keys: replaced {', '.join(previous)} with {pinned}")
+    typer.echo(f"pinned check-signing keys {pinned} in {config.keys_path}")
 
 
 def _load(path: Path | None, options: dict[str, object]) -> AgentConfig:

@@ -18,8 +18,10 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_PREFIX",
     "KEYS",
+    "SIGNING_KEYS_FILE",
     "AgentConfig",
     "ConfigError",
+    "build_config",
     "config_path",
     "load_config",
     "read_config_file",
@@ -41,7 +43,11 @@ KEYS = (
     "parallelism",
     "max_output_bytes",
     "request_timeout_seconds",
+    "ca_file",
+    "insecure_http",
+    "signing_keys_file",
 )
+SIGNING_KEYS_FILE = "signing-keys.json"
 
 
 class ConfigError(Exception):
@@ -62,6 +68,14 @@ class AgentConfig:
     parallelism: int = 8
     max_output_bytes: int = 1024 * 1024
     request_timeout_seconds: float = 10.0
+    ca_file: Path | None = None  # None: the system's trusted CAs (or SSL_CERT_FILE)
+    insecure_http: bool = False  # plain http:// only when told so: scripts run as root
+    signing_keys_file: Path | None = None  # None: <cache_dir>/signing-keys.json
+
+    @property
+    def keys_path(self) -> Path:
+        """Where the pinned signing keys are (written at registration, updated on rotation)."""
+        return self.signing_keys_file or self.cache_dir / SIGNING_KEYS_FILE
 
 
 def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
@@ -135,6 +149,14 @@ def write_config_file(path: Path, values: Mapping[str, object]) -> None:
         raise
 
 
+def build_config(values: Mapping[str, object], source: Path) -> AgentConfig:
+    """Validate settings (as a config file holds them, ``source`` named in errors)."""
+    unknown = sorted(set(values) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"unknown settings {', '.join(unknown)}")
+    return _build(values, source)
+
+
 def _build(values: Mapping[str, object], source: Path) -> AgentConfig:
     """Validate merged values into an ``AgentConfig``."""
     hint = f"(set it in {source}, {ENV_PREFIX}<KEY> or a flag)"
@@ -154,6 +176,10 @@ def _build(values: Mapping[str, object], source: Path) -> AgentConfig:
     if not token:
         raise ConfigError(f"no node token: set token or token_file {hint}")
     defaults = AgentConfig(server_url=server_url, token=token)
+    ca_file = _text(values, "ca_file")
+    if ca_file and not Path(ca_file).is_file():
+        raise ConfigError(f"ca_file {ca_file} does not exist")
+    signing_keys_file = _text(values, "signing_keys_file")
     return AgentConfig(
         server_url=server_url.rstrip("/"),
         token=token,
@@ -167,6 +193,9 @@ def _build(values: Mapping[str, object], source: Path) -> AgentConfig:
         request_timeout_seconds=_float(
             values, "request_timeout_seconds", defaults.request_timeout_seconds
         ),
+        ca_file=Path(ca_file) if ca_file else None,
+        insecure_http=_bool(values, "insecure_http"),
+        signing_keys_file=Path(signing_keys_file) if signing_keys_file else None,
     )
 
 
@@ -179,6 +208,18 @@ def _text(values: Mapping[str, object], key: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # a YAML target_id or hostname that happens to look numeric
     raise ConfigError(f"{key} must be a string, got {value!r}")
+
+
+def _bool(values: Mapping[str, object], key: str) -> bool:
+    value = values.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
 def _float(values: Mapping[str, object], key: str, default: float) -> float:

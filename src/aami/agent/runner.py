@@ -1,6 +1,8 @@
 """Run checks and write textfiles: one agent run (``run_once``) and the loop (``run_forever``).
 
-A check runs as ``[interpreter, script, *config values]`` in its own session, never through a
+A check runs only if its script matches its sha256 and one of its signatures verifies with
+a key this node pinned (``aami.agent.signing``); a refused check is reported, the others run.
+It runs as ``[interpreter, script, *config values]`` in its own session, never through a
 shell string, with the config also in ``AAMI_CONFIG_<KEY>`` and as JSON on stdin. Its output
 is parsed before anything is written; a failed check leaves its previous file in place.
 While checks run, a watchdog process (``aami.agent.watchdog``) holds their process groups and
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,9 +34,10 @@ from types import TracebackType
 
 import httpx
 
-from aami.agent.client import Check, ChecksClient, SyncResult, sync_checks
+from aami.agent.client import Check, ChecksClient, ServerError, SyncResult, sync_checks
 from aami.agent.config import AgentConfig
 from aami.agent.output import MetricFamily, OutputError, Sample, canonicalise, serialise
+from aami.agent.signing import KeysError, load_keys, save_keys, update_trust, verify_check
 from aami.agent.watchdog import command as watchdog_command
 
 __all__ = [
@@ -305,13 +308,15 @@ def run_check(
 def run_checks(
     checks: Sequence[Check],
     *,
+    keys: Mapping[str, bytes],
     scripts_dir: Path,
     parallelism: int,
     max_output_bytes: int,
     work_dir: Path | None = None,
     watchdog: Watchdog | None = None,
 ) -> list[CheckResult]:
-    """Verify, install and run checks in parallel; results in the order of ``checks``.
+    """Verify (hash, then a signature by one of ``keys``), install and run checks in
+    parallel; results in the order of ``checks``. A refused check fails alone.
 
     ``watchdog`` kills the checks' process groups if the agent dies while they run.
     """
@@ -320,7 +325,7 @@ def run_checks(
     files: set[str] = {AGENT_FILE}
     scripts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for index, check in enumerate(checks):
-        failure = _refuse(check, files)
+        failure = _refuse(check, files, keys)
         if failure is None:
             try:
                 jobs.append((index, check, install_script(check, scripts_dir)))
@@ -381,8 +386,13 @@ def remove_stale(directory: Path, keep: set[str]) -> list[str]:
     return sorted(removed)
 
 
-def agent_metrics(sync: SyncResult, results: Sequence[CheckResult], duration: float) -> str:
-    """The agent's own metrics file, as Prometheus text."""
+def agent_metrics(
+    sync: SyncResult,
+    results: Sequence[CheckResult],
+    duration: float,
+    keys: Sequence[str] = (),
+) -> str:
+    """The agent's own metrics file, as Prometheus text (``keys``: pinned key ids)."""
     per_check: list[MetricFamily] = [
         MetricFamily("aami_check_success", "gauge", "1 if the check's last run succeeded."),
         MetricFamily("aami_check_duration_seconds", "gauge", "Duration of the check's last run."),
@@ -408,10 +418,23 @@ def agent_metrics(sync: SyncResult, results: Sequence[CheckResult], duration: fl
     def single(name: str, help_text: str, value: float) -> MetricFamily:
         return MetricFamily(name, "gauge", help_text, [Sample(name, (), value)])
 
+    sync_error = MetricFamily(
+        "aami_agent_sync_error",
+        "gauge",
+        "1 when the last fetch failed, by reason (insecure_http, tls, unreachable, ...).",
+    )
+    if sync.error:
+        sync_error.samples.append(Sample(sync_error.name, (("reason", sync.error),), 1.0))
+    pinned = MetricFamily(
+        "aami_agent_signing_key_info", "gauge", "A check-signing key this node trusts."
+    )
+    pinned.samples.extend(Sample(pinned.name, (("key_id", kid),), 1.0) for kid in keys)
     return serialise(
         [
             *per_check,
             failures,
+            sync_error,
+            pinned,
             single(
                 "aami_agent_last_sync_timestamp_seconds",
                 "Unix time the check list was last fetched from the server (0: never).",
@@ -451,6 +474,8 @@ def run_once(config: AgentConfig, *, transport: httpx.BaseTransport | None = Non
                 config.token,
                 timeout=config.request_timeout_seconds,
                 transport=transport,
+                ca_file=config.ca_file,
+                insecure_http=config.insecure_http,
             ) as client:
                 sync = sync_checks(
                     client,
@@ -458,14 +483,20 @@ def run_once(config: AgentConfig, *, transport: httpx.BaseTransport | None = Non
                     target_id=config.target_id,
                     hostname=config.hostname,
                 )
-            if sync.message:
-                log.warning("%s", sync.message)
+                if sync.message:
+                    log.log(
+                        logging.ERROR if sync.error == "insecure_http" else logging.WARNING,
+                        "%s",
+                        sync.message,
+                    )
+                keys = _trusted_keys(config.keys_path, client if sync.source == "server" else None)
             checks = sync.checks or []
             scripts_dir = config.cache_dir / "scripts"
             work_dir = config.cache_dir / "work"
             work_dir.mkdir(exist_ok=True, mode=0o700)
             results = run_checks(
                 checks,
+                keys=keys,
                 scripts_dir=scripts_dir,
                 parallelism=config.parallelism,
                 max_output_bytes=config.max_output_bytes,
@@ -479,7 +510,9 @@ def run_once(config: AgentConfig, *, transport: httpx.BaseTransport | None = Non
             removed = remove_stale(config.textfile_dir, {check_filename(c.name) for c in checks})
             _prune_scripts(scripts_dir, checks)
         duration = time.monotonic() - start
-        write_textfile(config.textfile_dir, AGENT_FILE, agent_metrics(sync, results, duration))
+        write_textfile(
+            config.textfile_dir, AGENT_FILE, agent_metrics(sync, results, duration, list(keys))
+        )
         _fsync_dir(config.textfile_dir)
     report = RunReport(sync, results, removed, duration)
     _log_report(report)
@@ -501,7 +534,46 @@ def run_forever(
         stop.wait(max(0.0, config.interval_seconds - (time.monotonic() - started)))
 
 
-def _refuse(check: Check, files: set[str]) -> tuple[str, str] | None:
+def _trusted_keys(path: Path, client: ChecksClient | None) -> dict[str, bytes]:
+    """The pinned keys; with ``client`` (a new check list came), follow a key rotation first.
+
+    The server's key document adds a key only with an endorsement by a pinned one, and
+    retires pinned keys it no longer offers (``aami.agent.signing.update_trust``).
+    """
+    try:
+        keys = load_keys(path)
+    except KeysError as exc:
+        log.error("%s: every check is refused until it is fixed (aami agent pin-keys)", exc)
+        return {}
+    if not keys:
+        log.error(
+            "no pinned check-signing key in %s: every check is refused; register the node "
+            "(aami agent register) or pin the server's keys (aami agent pin-keys)",
+            path,
+        )
+        return keys
+    if client is None:
+        return keys
+    try:
+        update = update_trust(keys, client.fetch_signing_keys())
+    except ServerError as exc:
+        log.warning("cannot read the server's signing keys (%s); keeping the pinned ones", exc)
+        return keys
+    if update.changed:
+        try:
+            save_keys(path, update.keys)
+        except OSError as exc:
+            log.error("cannot update the pinned signing keys %s: %s", path, exc)
+            return keys
+        log.warning(
+            "signing keys: pinned %s, retired %s",
+            ", ".join(update.added) or "none",
+            ", ".join(update.removed) or "none",
+        )
+    return update.keys
+
+
+def _refuse(check: Check, files: set[str], keys: Mapping[str, bytes]) -> tuple[str, str] | None:
     """Why a check must not run (reason, detail), or None; records its file name."""
     filename = check_filename(check.name)
     if filename in files:
@@ -512,6 +584,10 @@ def _refuse(check: Check, files: set[str]) -> tuple[str, str] | None:
     digest = hashlib.sha256(check.script_content.encode("utf-8")).hexdigest()
     if digest != check.hash.strip().lower():
         return "hash_mismatch", f"sha256 of the script is {digest}, the server said {check.hash}"
+    refusal = verify_check(check.message(), check.signatures, keys)
+    if refusal is not None:
+        signers = ", ".join(s.key_id for s in check.signatures) or "none"
+        return refusal, f"signed by {signers}; pinned {', '.join(keys) or 'none'}"
     return None
 
 

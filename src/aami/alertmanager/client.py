@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
 __all__ = ["AlertmanagerClient", "AlertmanagerError", "AlertmanagerUnreachable"]
+
+
+def _is_silence_id(value: str) -> bool:
+    """Alertmanager's silence ids are UUIDs; anything else never reaches a URL path."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class AlertmanagerError(Exception):
@@ -79,6 +89,9 @@ class AlertmanagerClient:
         return result
 
     def silence(self, silence_id: str) -> dict[str, Any] | None:
+        """The silence, or None when Alertmanager has none with this id (or it is no id)."""
+        if not _is_silence_id(silence_id):
+            return None
         try:
             result: dict[str, Any] = self._request("GET", f"/api/v2/silence/{silence_id}").json()
         except AlertmanagerError as exc:
@@ -92,6 +105,8 @@ class AlertmanagerClient:
         return str(response.json()["silenceID"])
 
     def expire_silence(self, silence_id: str) -> None:
+        if not _is_silence_id(silence_id):
+            raise AlertmanagerError(f"{silence_id!r} is not a silence id (a UUID)")
         self._request("DELETE", f"/api/v2/silence/{silence_id}")
 
     def status(self) -> dict[str, Any]:

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from aami.alertmanager import service
 from aami.alertmanager.client import AlertmanagerClient
@@ -30,6 +31,10 @@ from aami.publishing.types import Target
 
 router = APIRouter(tags=["alerts and silences"])
 notifications_router = APIRouter(tags=["notifications"])
+
+# Alertmanager names a silence by a UUID; anything else is refused before it becomes part
+# of a URL to Alertmanager (a control character there was a 500).
+SilenceId = Annotated[UUID, Path(description="the silence's id, a UUID from Alertmanager")]
 
 
 def _client(request: Request) -> AlertmanagerClient:
@@ -99,17 +104,19 @@ def create_silence(
 
 
 @router.get("/silences/{silence_id}", response_model=SilenceRead)
-def get_silence(silence_id: str, request: Request, session: SessionDep, _: AdminDep) -> SilenceRead:
+def get_silence(
+    silence_id: SilenceId, request: Request, session: SessionDep, _: AdminDep
+) -> SilenceRead:
     """Get a silence."""
-    return service.get_silence(_client(request), session, silence_id)
+    return service.get_silence(_client(request), session, str(silence_id))
 
 
 @router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
 def expire_silence(
-    silence_id: str, request: Request, session: SessionDep, principal: AdminDep
+    silence_id: SilenceId, request: Request, session: SessionDep, principal: AdminDep
 ) -> Response:
     """Expire a silence now."""
-    service.expire_silence(session, _client(request), silence_id, actor=principal.name)
+    service.expire_silence(session, _client(request), str(silence_id), actor=principal.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

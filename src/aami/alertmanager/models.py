@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aami.db.base import Base, TimestampMixin, utcnow
+from aami.security.secrets import EncryptedText
 
 
 class NotificationChannel(TimestampMixin, Base):
@@ -20,7 +21,8 @@ class NotificationChannel(TimestampMixin, Base):
     type: Mapped[str] = mapped_column(String(16))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Write-only: rendered into a file Alertmanager reads, never returned by the API.
-    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Encrypted at rest with the server's key (aami.security.secrets); plaintext here.
+    secret: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
 
 
 class NotificationRoute(TimestampMixin, Base):

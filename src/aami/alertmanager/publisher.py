@@ -248,7 +248,7 @@ class AlertmanagerPublisher:
         loaded, loaded_error, reachable = self.loaded()
         name = path.name
         error: str | None = None
-        needs_write = job.full or text != desired.text
+        needs_write = text != desired.text
         if needs_write and not reachable:
             # Neither confirmed nor undoable while Alertmanager is down: write nothing yet.
             result.reload = Reload.PENDING
@@ -257,7 +257,7 @@ class AlertmanagerPublisher:
                 f"{loaded_error}; the config is written once Alertmanager answers",
             )
             error = result.error
-        elif needs_write and text != desired.text:
+        elif needs_write:
             try:
                 self.check(desired)
                 result.validation = Validation.OK

@@ -11,7 +11,14 @@ In a query, a value is placed according to where its placeholder stands:
   (rendered as a PromQL literal: ``80``, ``0.5``, ``1000000``), a duration (``5m``) or a
   bare metric/label name, so a value can never add operators or selectors to the query.
 
-A key that no layer sets is an error naming it. Every rendered expression is parsed.
+A key that no layer sets is an error naming it. Every rendered expression is parsed, and
+its tree must be the template's own tree with only the placeholders' leaves changed: the
+template is rendered with stand-in values (cached per template) and the two trees compared.
+
+A query never reaches the parser past these limits (its recursion crashes the process on
+deep input): ``#`` comments are refused (a comment hid the rest of its line from the quote
+tracking), brackets nest at most ``MAX_NESTING`` deep, at most ``MAX_OPERATORS`` operators
+(each one a level of the tree; parsing time grows with their square), bounded length.
 """
 
 from __future__ import annotations
@@ -19,26 +26,46 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypedDict
+from operator import itemgetter
+from typing import Any, NamedTuple, TypedDict
 
 import promql_parser
+from promql_parser import (
+    AggregateExpr,
+    BinaryExpr,
+    Call,
+    MatrixSelector,
+    NumberLiteral,
+    ParenExpr,
+    StringLiteral,
+    SubqueryExpr,
+    UnaryExpr,
+    VectorSelector,
+)
 
 __all__ = [
     "ALERT_NAME",
     "DURATION",
+    "MAX_EXPR_LENGTH",
+    "MAX_NESTING",
+    "MAX_OPERATORS",
+    "MAX_QUERY_LENGTH",
     "RESERVED_LABELS",
     "SEVERITIES",
     "GroupRef",
     "RenderError",
     "RuleFile",
     "TemplateSpec",
+    "UnsafeQuery",
     "alert_name",
     "camel_case",
     "check_duration",
+    "check_query",
     "dump_rule_file",
     "escape_promql_string",
     "format_number",
@@ -65,10 +92,22 @@ FOR_KEY = "for_duration"
 SEVERITY_KEY = "severity"
 SAMPLE_GROUP_ID = "sample-group"
 SAMPLE_GROUP_NAME = "sample"
+# Bounds on what reaches promql_parser.parse, whose recursion overflows the C stack (a
+# segfault, not an exception) on about 10,000 nested brackets or 5,000 chained operators.
+# Real rule expressions stay far below; parsing 64 brackets and 128 operators takes ~3 ms.
+MAX_QUERY_LENGTH = 20_000  # characters in a query template (the API's limit too)
+MAX_EXPR_LENGTH = 65_536  # characters in a rendered expression
+MAX_NESTING = 64  # brackets ( [ { open at once, outside strings
+MAX_OPERATORS = 128  # binary operators (comparisons, arithmetic, and/or/unless)
 
 
 class RenderError(ValueError):
     """A template and config that cannot make a valid rule; the message says why."""
+
+
+class UnsafeQuery(RenderError):
+    """A query the parser is not given: a ``#`` comment, or past the length, nesting or
+    operator limits. The message starts with the field (``query_template: ...``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,20 +210,36 @@ def _scalar_text(key: str, value: Any) -> str:
     )
 
 
-def _bare_value(key: str, value: Any) -> str:
-    """A value placed outside any string in a query."""
+_NUMBER_NAMES = frozenset({"inf", "nan"})  # PromQL reads these as numbers, not names
+
+
+def _number_kind(text: str) -> str:
+    return "negative" if text.startswith("-") else "number"
+
+
+def _bare_value(key: str, value: Any) -> tuple[str, str]:
+    """A value placed outside any string in a query, and its kind (for its stand-in)."""
     if isinstance(value, bool):
         raise RenderError(f"config key '{key}': {value!r} is not a number")
     if isinstance(value, int | float):
-        return _scalar_text(key, value)
+        text = _scalar_text(key, value)
+        return text, _number_kind(text)
     if isinstance(value, str):
         text = value.strip()
         if _NUMBER_TEXT.match(text):
-            return (
-                format_number(float(text)) if "." in text or "e" in text.lower() else str(int(text))
-            )
-        if text and (DURATION.match(text) or _BARE_NAME.match(text)):
-            return text
+            try:
+                text = (
+                    format_number(float(text))
+                    if "." in text or "e" in text.lower()
+                    else str(int(text))
+                )
+            except RenderError as exc:
+                raise RenderError(f"config key '{key}': {exc}") from None
+            return text, _number_kind(text)
+        if text and DURATION.match(text):
+            return text, "duration"
+        if _BARE_NAME.match(text):
+            return text, "number" if text.lower() in _NUMBER_NAMES else "name"
         raise RenderError(
             f"config key '{key}': {value!r} stands outside a quoted string in the query, so it "
             "must be a number, a duration such as '5m' or a metric or label name"
@@ -192,11 +247,12 @@ def _bare_value(key: str, value: Any) -> str:
     raise RenderError(f"config key '{key}' is a {type(value).__name__}, not a number")
 
 
-Lookup = Callable[[str, str | None], str]
+# (key, the quote it stands in or None) -> (the text to place, its kind)
+Lookup = Callable[[str, str | None], tuple[str, str]]
 
 
 def _lookup(context: Mapping[str, Any], *, sample: bool) -> Lookup:
-    def value_for(key: str, quote: str | None) -> str:
+    def value_for(key: str, quote: str | None) -> tuple[str, str]:
         if key in context:
             value = context[key]
         elif sample:
@@ -208,18 +264,80 @@ def _lookup(context: Mapping[str, Any], *, sample: bool) -> Lookup:
             )
         if quote is None:
             return _bare_value(key, value)
-        return escape_promql_string(_scalar_text(key, value), quote)
+        return escape_promql_string(_scalar_text(key, value), quote), "string"
 
     return value_for
 
 
+# A whole string as the PromQL lexer reads one: "..." and '...' end at their line (or the
+# lexer fails), `...` does not; scanning left to right, a '#' left outside is a comment.
+_STRING = r""""[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'|`[^`]*`"""
+_STRINGS = re.compile(_STRING)
+_STRING_OR_COMMENT = re.compile(_STRING + "|#")
+_BRACKET = re.compile(r"[()\[\]{}]")
+# Counting the '-' of '1e-5' or the '!=' of a matcher as operators only errs on the safe side.
+_OPERATOR_SIGN = re.compile(r"[=!<>]=|[-+*/%^<>]")
+_OPERATOR = re.compile(r"[=!<>]=|[-+*/%^<>]|\b(?:and|or|unless|atan2)\b")
+
+
+def check_query(text: str, what: str, *, max_length: int = MAX_EXPR_LENGTH) -> None:
+    """Refuse (``UnsafeQuery``) a query the parser must not be given: longer than
+    ``max_length``, a ``#`` comment, brackets nested deeper than ``MAX_NESTING``, more than
+    ``MAX_OPERATORS`` operators. ``what`` names the field in the message."""
+    if len(text) > max_length:
+        raise UnsafeQuery(
+            f"{what}: {len(text):,} characters, more than the limit of {max_length:,}"
+        )
+    code = _STRINGS.sub('""', text) if ('"' in text or "'" in text or "`" in text) else text
+    if "#" in code:
+        line = next(
+            text.count("\n", 0, m.start()) + 1
+            for m in _STRING_OR_COMMENT.finditer(text)
+            if m.group() == "#"
+        )
+        raise UnsafeQuery(
+            f"{what}: '#' on line {line} starts a PromQL comment, and a query template may not "
+            "hold comments (a comment hides the rest of its line, quotes included, from the "
+            "check that keeps each value in its place); describe the rule in the template's "
+            "description instead. A '#' inside a quoted string is fine."
+        )
+    # Exact counts only when the quick upper bounds (str.count) pass a limit.
+    if code.count("(") + code.count("[") + code.count("{") > MAX_NESTING:
+        depth = 0
+        for bracket in _BRACKET.findall(code):
+            depth += 1 if bracket in "([{" else -1
+            if depth > MAX_NESTING:
+                raise UnsafeQuery(
+                    f"{what}: brackets ( [ {{ are nested more than {MAX_NESTING} deep; no "
+                    "alert rule needs that many, and the parser must not be given them"
+                )
+    rough = len(_OPERATOR_SIGN.findall(code))
+    rough += code.count("and") + code.count("or") + code.count("unless") + code.count("atan2")
+    if rough > MAX_OPERATORS:
+        operators = len(_OPERATOR.findall(code))
+        if operators > MAX_OPERATORS:
+            raise UnsafeQuery(
+                f"{what}: {operators} operators, more than the limit of {MAX_OPERATORS}; each "
+                "one deepens the parsed expression, so split the rule instead"
+            )
+
+
+Segment = tuple[str, str | None, bool]
+
+
 @lru_cache(maxsize=1024)
-def _query_segments(template: str) -> tuple[tuple[str, str | None, bool], ...]:
-    """Split a query template into (text, quote, is_placeholder) pieces, once per template.
+def _query_segments(template: str) -> tuple[Segment, ...]:
+    """Split a query template into (text, quote, is_placeholder) pieces, once per template,
+    and refuse a template past the limits of ``check_query``.
 
     For a placeholder, ``text`` is its key and ``quote`` the string it stands in (or None).
     """
-    segments: list[tuple[str, str | None, bool]] = []
+    if len(template) > MAX_QUERY_LENGTH:
+        raise UnsafeQuery(
+            f"query_template: {len(template):,} characters, more than the limit of "
+            f"{MAX_QUERY_LENGTH:,}"
+        )
+    segments: list[Segment] = []
     literal: list[str] = []
     quote: str | None = None
     i = 0
@@ -253,27 +371,294 @@ def _query_segments(template: str) -> tuple[tuple[str, str | None, bool], ...]:
         literal.append(char)
         i += 1
     segments.append(("".join(literal), None, False))
+    # A placeholder holds no bracket, operator or comment: "0" stands in for it here.
+    check_query(
+        "".join("0" if is_placeholder else text for text, _, is_placeholder in segments),
+        "query_template",
+    )
     return tuple(segments)
 
 
-def _substitute_query(template: str, value_for: Lookup) -> str:
-    return "".join(
-        value_for(text, quote) if is_placeholder else text
-        for text, quote, is_placeholder in _query_segments(template)
+def _fill(segments: Sequence[Segment], values: Iterable[str]) -> str:
+    """The template's text with ``values`` in its placeholders, in order."""
+    each = iter(values)
+    return "".join(next(each) if is_placeholder else text for text, _, is_placeholder in segments)
+
+
+def _parse(expr: str) -> Any:
+    check_query(expr, "the rendered query")
+    try:
+        return promql_parser.parse(expr)
+    except (ValueError, RecursionError) as exc:
+        raise RenderError(f"the rendered query is not valid PromQL ({exc}): {expr}") from None
+
+
+# ---- the placeholder check: the rendered tree is the template's tree ---------------------
+
+_NAN = math.nan  # one object: NaN != NaN, but a tuple holding the same object twice is equal
+_LEAVES = (str, float, timedelta, datetime)
+
+
+def _labels(labels: Sequence[str], out: list[Any]) -> None:
+    out.append(len(labels))
+    out.extend(labels)
+
+
+def _matchers(matchers: Sequence[Any], out: list[Any]) -> None:
+    out.append(len(matchers))
+    for matcher in matchers:
+        out += (matcher.op, matcher.name, matcher.value)
+
+
+def _at(at: Any) -> tuple[Any, ...]:
+    return (None,) if at is None else (at.type, at.at)
+
+
+def _flatten(tree: Any) -> list[Any]:
+    """The parsed tree as one flat list: each node's type, then its fields in a fixed
+    order, every list led by its length, children depth-first, so that one list is one
+    tree. Leaf values (numbers, strings, names, durations, times) are items of their own."""
+    out: list[Any] = []
+    append = out.append
+    stack = [tree]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node = pop()
+        kind = type(node)
+        append(kind)
+        # Ordered by how often each kind occurs in alert rules.
+        if kind is VectorSelector:
+            append(node.name)
+            matchers = node.matchers
+            _matchers(matchers.matchers, out)
+            alternatives = matchers.or_matchers
+            append(len(alternatives))
+            for group in alternatives:
+                _matchers(group, out)
+            append(node.offset)
+            out += _at(node.at)
+        elif kind is BinaryExpr:
+            append(str(node.op))
+            modifier = node.modifier
+            if modifier is None:
+                append(None)
+            else:
+                out += (modifier.card, modifier.return_bool)
+                matching = modifier.matching
+                if matching is None:
+                    append(None)
+                else:
+                    append(matching.type)
+                    _labels(matching.labels, out)
+                group = modifier.group_labels
+                if group is None:
+                    append(None)
+                else:
+                    _labels(group, out)
+                fill = modifier.fill_values
+                out += (fill.lhs, fill.rhs)
+            push(node.rhs)
+            push(node.lhs)
+        elif kind is NumberLiteral:
+            value = node.val
+            append(value if value == value else _NAN)
+        elif kind is Call:
+            append(node.func.name)
+            args = node.args
+            append(len(args))
+            stack.extend(reversed(args))
+        elif kind is MatrixSelector:
+            append(node.range)
+            push(node.vector_selector)
+        elif kind is AggregateExpr:
+            append(str(node.op))
+            modifier = node.modifier
+            if modifier is None:
+                append(None)
+            else:
+                append(modifier.type)
+                _labels(modifier.labels, out)
+            param = node.param
+            append(param is None)
+            push(node.expr)
+            if param is not None:
+                push(param)
+        elif kind is ParenExpr or kind is UnaryExpr:
+            push(node.expr)
+        elif kind is StringLiteral:
+            append(node.val)
+        elif kind is SubqueryExpr:
+            out += (node.range, node.step, node.offset, *_at(node.at))
+            push(node.expr)
+        else:
+            raise RenderError(f"the query holds a {kind.__name__}, which AAMI cannot check")
+    return out
+
+
+Picker = Callable[[Sequence[Any]], tuple[Any, ...]]
+
+
+def _picker(indices: Sequence[int]) -> Picker:
+    """A function taking the items at ``indices`` of a list, as a tuple."""
+    if len(indices) >= 2:
+        pick: Picker = itemgetter(*indices)
+        return pick
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda items: (items[index],)
+    return lambda items: ()
+
+
+class _Reference(NamedTuple):
+    """The template's tree: its size, the items no placeholder changes (and how to pick
+    them out of a tree), how to pick the placeholders' leaves and the types they have."""
+
+    size: int
+    pick_fixed: Picker
+    fixed: tuple[Any, ...]
+    pick_leaves: Picker
+    leaf_types: tuple[type, ...]
+
+    def matches(self, items: list[Any]) -> bool:
+        return (
+            len(items) == self.size
+            and self.pick_fixed(items) == self.fixed
+            and tuple(map(type, self.pick_leaves(items))) == self.leaf_types
+        )
+
+
+def _stand_in(kind: str, index: int, variant: int) -> str:
+    """A value of ``kind`` for placeholder ``index``; variants 0 and 1 always differ."""
+    if kind == "string":
+        return f"aami{'AB'[variant]}{index}"  # letters and digits: any regex, any label
+    if kind == "name":
+        return f"aami_{'ab'[variant]}{index}"
+    number = (11, 97)[variant] + index
+    if kind == "duration":
+        return f"{number}s"
+    return f"-{number}" if kind == "negative" else str(number)
+
+
+@lru_cache(maxsize=1024)
+def _reference(template: str, kinds: tuple[str, ...]) -> _Reference | None:
+    """The template's own tree: rendered twice with stand-ins of ``kinds``, the items that
+    differ are the placeholders' leaves and all others are fixed. None if a stand-in does
+    not parse (the placeholder stands for an operator, a function, a keyword)."""
+    segments = _query_segments(template)
+    trees = []
+    for variant in (0, 1):
+        values = [_stand_in(kind, index, variant) for index, kind in enumerate(kinds)]
+        try:
+            trees.append(_flatten(_parse(_fill(segments, values))))
+        except RenderError:
+            return None
+    first, second = trees
+    if len(first) != len(second):
+        return None
+    fixed = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a is b or a == b]
+    fixed_set = set(fixed)
+    leaves = [i for i in range(len(first)) if i not in fixed_set]
+    if any(
+        type(first[i]) is not type(second[i]) or not isinstance(first[i], _LEAVES) for i in leaves
+    ):
+        return None
+    return _Reference(
+        size=len(first),
+        pick_fixed=_picker(fixed),
+        fixed=tuple(first[i] for i in fixed),
+        pick_leaves=_picker(leaves),
+        leaf_types=tuple(type(first[i]) for i in leaves),
     )
 
 
-def _check_expr(expr: str) -> str:
-    try:
-        promql_parser.parse(expr)
-    except ValueError as exc:
-        raise RenderError(f"the rendered query is not valid PromQL ({exc}): {expr}") from None
-    return expr
+def _unplaceable(
+    segments: Sequence[Segment], keys: list[str], values: list[str], kinds: tuple[str, ...]
+) -> RenderError:
+    """Which placeholder cannot take a stand-in of its kind, and why."""
+    for index, key in enumerate(keys):
+        others = [v if i != index else _stand_in(kinds[i], i, 0) for i, v in enumerate(values)]
+        text = _fill(segments, others)
+        try:
+            check_query(text, "the query")
+            promql_parser.parse(text)
+        except (ValueError, RecursionError) as exc:  # UnsafeQuery is a ValueError too
+            reason = str(exc)
+            return RenderError(
+                f"query_template: {{{{.{key}}}}} cannot be checked: with another {kinds[index]} "
+                f"in its place the query does not parse ({reason}); a placeholder may stand "
+                "for a number, a duration, a metric or label name, or text inside a quoted "
+                "string, not for an operator, a function or a keyword"
+            )
+    return RenderError(
+        "query_template: the placeholders "
+        + ", ".join(f"{{{{.{key}}}}}" for key in dict.fromkeys(keys))
+        + " cannot be checked together; a placeholder may stand for a number, a duration, "
+        "a metric or label name, or text inside a quoted string"
+    )
+
+
+def _misplaced(
+    segments: Sequence[Segment],
+    reference: _Reference,
+    keys: list[str],
+    values: list[str],
+    kinds: tuple[str, ...],
+) -> RenderError:
+    """Which config key's value changes the tree instead of filling its leaf."""
+    for key in dict.fromkeys(keys):
+        mixed = _fill(
+            segments,
+            (
+                value if keys[i] == key else _stand_in(kinds[i], i, 0)
+                for i, value in enumerate(values)
+            ),
+        )
+        try:
+            fits = reference.matches(_flatten(_parse(mixed)))
+        except RenderError:
+            fits = False
+        if not fits:
+            value = values[keys.index(key)]
+            return RenderError(
+                f"config key '{key}': {value!r} does not stay in the place of {{{{.{key}}}}}; "
+                "it changes the structure of the query"
+            )
+    return RenderError(
+        "config keys "
+        + ", ".join(f"'{key}'" for key in dict.fromkeys(keys))
+        + " together change the structure of the query"
+    )
 
 
 def render_expr(template: str, context: Mapping[str, Any], *, sample: bool = False) -> str:
-    """Fill a query template and parse the result."""
-    return _check_expr(_substitute_query(template, _lookup(context, sample=sample)))
+    """Fill a query template, parse the result, and check that its tree is the template's
+    tree with only the placeholders' leaves changed."""
+    segments = _query_segments(template)
+    value_for = _lookup(context, sample=sample)
+    parts: list[str] = []
+    keys: list[str] = []
+    values: list[str] = []
+    kinds: list[str] = []
+    for text, quote, is_placeholder in segments:
+        if is_placeholder:
+            value, kind = value_for(text, quote)
+            keys.append(text)
+            values.append(value)
+            kinds.append(kind)
+            parts.append(value)
+        else:
+            parts.append(text)
+    expr = "".join(parts)
+    tree = _parse(expr)
+    if keys:
+        kinds_key = tuple(kinds)
+        reference = _reference(template, kinds_key)
+        if reference is None:
+            raise _unplaceable(segments, keys, values, kinds_key)
+        if not reference.matches(_flatten(tree)):
+            raise _misplaced(segments, reference, keys, values, kinds_key)
+    return expr
 
 
 def render_text(text: str, context: Mapping[str, Any], *, what: str, sample: bool = False) -> str:

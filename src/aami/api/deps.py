@@ -13,6 +13,7 @@ from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.auth.tokens import NodeTokenCache, Principal, hash_token, matches
 from aami.common.schemas import PageParams
 from aami.config import Settings
+from aami.db.session import RevisionCache
 from aami.errors import Forbidden, Unauthorized
 from aami.prometheus.publisher import RulePublisher
 from aami.publishing.reconciler import Reconciler
@@ -62,27 +63,37 @@ async def bearer_token(
     return credentials.credentials
 
 
-def principal_from_memory(app: Any, token: str) -> Principal | None:
-    """The admin token, or a node token seen recently; None when the database must say."""
+def node_token_revision(app: Any) -> int:
+    """The ``node_tokens`` counter as this replica knows it (blocking when it is stale)."""
+    revisions: RevisionCache = app.state.revisions
+    values = revisions.fresh()
+    if values is None:
+        values = revisions.read()
+    return values.get("node_tokens", 0)
+
+
+def principal_from_memory(app: Any, token: str, revision: int) -> Principal | None:
+    """The admin token, or a node token checked at this ``node_tokens`` revision; None when
+    the database must say."""
     settings: Settings = app.state.settings
     if matches(token, settings.admin_token or ""):
         return Principal(name="admin", role="admin")
     if settings.sd_token and matches(token, settings.sd_token):
         return Principal(name="prometheus-sd", role="sd")
     cache: NodeTokenCache = app.state.node_tokens
-    target_id = cache.get(hash_token(token))
+    target_id = cache.get(hash_token(token), revision)
     if target_id is not None:
         return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
     return None
 
 
-def principal_from_database(app: Any, session: Session, token: str) -> Principal:
-    """Look a node token up; 401 when it is nobody's."""
+def principal_from_database(app: Any, session: Session, token: str, revision: int) -> Principal:
+    """Look a node token up; 401 when it is nobody's. ``revision`` was read before."""
     token_hash = hash_token(token)
     target_id = NodeTokenRepository(session).target_for(token_hash)
     if target_id is None:
         raise Unauthorized("invalid bearer token")
-    app.state.node_tokens.put(token_hash, target_id)
+    app.state.node_tokens.put(token_hash, target_id, revision)
     return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
 
 
@@ -92,8 +103,9 @@ def get_principal(
     session: Annotated[Session, Depends(get_session, scope="function")],
 ) -> Principal:
     """Authenticate the request: the admin token, or a node token (reads its own checks)."""
-    return principal_from_memory(request.app, token) or principal_from_database(
-        request.app, session, token
+    revision = node_token_revision(request.app)
+    return principal_from_memory(request.app, token, revision) or principal_from_database(
+        request.app, session, token, revision
     )
 
 

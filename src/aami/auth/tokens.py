@@ -7,6 +7,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,27 +39,47 @@ def matches(given: str, expected: str) -> bool:
 
 
 class NodeTokenCache:
-    """Recently seen node-token hashes and their target, for ``ttl`` seconds.
+    """Node-token hashes checked recently, and their target, each tagged with the
+    ``node_tokens`` revision it was checked at.
 
-    Nodes poll often; this spares a query per poll. A revoked token keeps working for at
-    most ``ttl`` seconds.
+    Nodes poll often; this spares a query per poll. An entry is believed only while the
+    revision is still the one it was checked at and for at most ``ttl`` seconds: issuing a
+    token (which revokes the node's others) bumps the revision, so a replaced token stops
+    working on this replica at once and on the others as soon as they re-read the counter
+    (about a second); the ``ttl`` bounds what no revision tells, such as a token deleted
+    with its target. ``ttl`` 0 turns the cache off.
     """
 
-    def __init__(self, ttl: float = 60.0, size: int = 100_000) -> None:
+    def __init__(
+        self,
+        ttl: float = 10.0,
+        size: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.size = size
+        self.clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[str, float]] = {}
+        self._entries: dict[str, tuple[str, int, float]] = {}
 
-    def get(self, token_hash: str) -> str | None:
+    def get(self, token_hash: str, revision: int) -> str | None:
+        """The target of a token checked at ``revision`` less than ``ttl`` ago, else None."""
         with self._lock:
             entry = self._entries.get(token_hash)
-            if entry is None or entry[1] < time.monotonic():
+            if entry is None:
                 return None
-            return entry[0]
+            target_id, checked_at_revision, expires = entry
+            if checked_at_revision != revision or expires <= self.clock():
+                del self._entries[token_hash]
+                return None
+            return target_id
 
-    def put(self, token_hash: str, target_id: str) -> None:
+    def put(self, token_hash: str, target_id: str, revision: int) -> None:
+        """Remember a token the database vouched for while the counter was ``revision``
+        (read before the database was asked, so a change committed meanwhile wins)."""
+        if self.ttl <= 0:
+            return
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()
-            self._entries[token_hash] = (target_id, time.monotonic() + self.ttl)
+            self._entries[token_hash] = (target_id, revision, self.clock() + self.ttl)

@@ -26,12 +26,14 @@ from aami.checks.schemas import (
     ScriptTemplateCreate,
     ScriptTemplateRead,
     ScriptTemplateUpdate,
+    SigningKeys,
 )
 from aami.common.schemas import Page
 from aami.db.session import RevisionCache, session_scope
 from aami.errors import Forbidden, Unauthorized
 from aami.groups import service as groups
 from aami.prometheus.sd import etag_matches
+from aami.security.signing import Signer
 from aami.targets import service as targets
 
 templates_router = APIRouter(prefix="/script-templates", tags=["script templates"])
@@ -162,18 +164,18 @@ def delete_policy(policy_id: str, session: SessionDep, principal: AdminDep) -> R
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _principal(request: Request) -> Principal:
+async def _principal(request: Request, revision: int) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     token = token.strip()
-    principal = principal_from_memory(request.app, token)
+    principal = principal_from_memory(request.app, token, revision)
     if principal is None:
 
         def lookup() -> Principal:
             with session_scope(request.app.state.sessionmaker) as session:
-                return principal_from_database(request.app, session, token)
+                return principal_from_database(request.app, session, token, revision)
 
         principal = await run_in_threadpool(lookup)
     return principal
@@ -181,11 +183,12 @@ async def _principal(request: Request) -> Principal:
 
 async def _checks_response(request: Request, ref: str, if_none_match: str | None) -> Response:
     """The hot path of every node's poll: no database work when nothing changed."""
-    principal = await _principal(request)
     revisions: RevisionCache = request.app.state.revisions
     values = revisions.fresh()
     if values is None:
         values = await run_in_threadpool(revisions.read)
+    # The counters first: a node token is believed only at the revision it was checked at.
+    principal = await _principal(request, values.get("node_tokens", 0))
     key = (values.get("checks", 0), values.get("inventory", 0), ref.lower())
     cache: service.ChecksCache = request.app.state.checks_cache
     doc = cache.get(key)
@@ -193,7 +196,7 @@ async def _checks_response(request: Request, ref: str, if_none_match: str | None
 
         def build() -> service.ChecksDocument:
             with session_scope(request.app.state.sessionmaker) as session:
-                return service.checks_document(session, ref=ref)
+                return service.checks_document(session, ref=ref, signer=request.app.state.signer)
 
         doc = await run_in_threadpool(build)
         cache.put(key, doc)
@@ -231,6 +234,23 @@ async def checks_for_node(
 ) -> Response:
     """The checks a node runs, found by hostname."""
     return await _checks_response(request, hostname, if_none_match)
+
+
+@checks_router.get(
+    "/signing-keys", response_model=SigningKeys, dependencies=[Depends(bearer_token)]
+)
+async def signing_keys(request: Request) -> dict[str, Any]:
+    """The keys checks are signed with, current first, each endorsed by the others (admin or
+    a node token). A node pins them when it registers and follows a rotation through them."""
+    revisions: RevisionCache = request.app.state.revisions
+    values = revisions.fresh()
+    if values is None:
+        values = await run_in_threadpool(revisions.read)
+    principal = await _principal(request, values.get("node_tokens", 0))
+    if principal.role not in ("admin", "node"):
+        raise Forbidden("only nodes and admins read the signing keys")
+    signer: Signer = request.app.state.signer
+    return signer.document
 
 
 @checks_router.get("/target/{target_id}/explain")

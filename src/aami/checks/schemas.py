@@ -106,8 +106,15 @@ class ScriptPolicyRead(ReadModel):
     updated_at: datetime
 
 
+class CheckSignature(BaseModel):
+    """An Ed25519 signature of a check (see ``aami.agent.signing`` for the signed bytes)."""
+
+    key_id: str = Field(description="first 16 hex digits of sha256 of the raw public key")
+    signature: str = Field(description="base64")
+
+
 class EffectiveCheck(BaseModel):
-    """What a node runs: the seed's shape plus ``timeout_seconds``."""
+    """What a node runs: the seed's shape plus ``timeout_seconds`` and ``signatures``."""
 
     name: str
     script_type: str
@@ -117,3 +124,21 @@ class EffectiveCheck(BaseModel):
     version: str
     hash: str
     timeout_seconds: int
+    signatures: list[CheckSignature] = Field(
+        default_factory=list, description="one per signing key; the agent needs one it pinned"
+    )
+
+
+class SigningKeyRead(BaseModel):
+    """A key the server signs checks with, endorsed by the others it signs with."""
+
+    key_id: str
+    public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+    endorsements: list[CheckSignature]
+
+
+class SigningKeys(BaseModel):
+    """What ``GET /api/v1/checks/signing-keys`` returns: current key first."""
+
+    algorithm: Literal["ed25519"]
+    keys: list[SigningKeyRead]

@@ -17,6 +17,7 @@ from aami.checks.models import ScriptPolicy, ScriptTemplate
 from aami.checks.repository import ScriptPolicyRepository, ScriptTemplateRepository
 from aami.checks.resolution import Decision, PolicyView, TemplateView, resolve_all
 from aami.checks.schemas import (
+    CheckSignature,
     EffectiveCheck,
     ScriptPolicyCreate,
     ScriptPolicyRead,
@@ -29,6 +30,7 @@ from aami.common.ids import new_id
 from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.repository import GroupRepository
+from aami.security.signing import Signer
 from aami.targets.models import Target
 from aami.targets.repository import TargetRepository
 
@@ -329,14 +331,32 @@ def decisions(
     return resolved, templates
 
 
-def effective_checks(session: Session, target: Target) -> list[EffectiveCheck]:
-    """The checks a node runs, in the seed's shape."""
+def effective_checks(
+    session: Session, target: Target, *, signer: Signer | None = None
+) -> list[EffectiveCheck]:
+    """The checks a node runs, in the seed's shape; signed when ``signer`` is given."""
     resolved, templates = decisions(session, target_id=target.id, group_ids=target.group_ids)
     checks = []
     for decision in resolved:
         if not decision.enabled:
             continue
         template = templates[decision.template_id]
+        signatures = (
+            [
+                CheckSignature(**signature)
+                for signature in signer.sign_check(
+                    name=template.name,
+                    script_type=template.script_type,
+                    language=template.language,
+                    version=template.version,
+                    hash=template.hash,
+                    timeout_seconds=template.timeout_seconds,
+                    config=decision.config,
+                )
+            ]
+            if signer is not None
+            else []
+        )
         checks.append(
             EffectiveCheck(
                 name=template.name,
@@ -347,6 +367,7 @@ def effective_checks(session: Session, target: Target) -> list[EffectiveCheck]:
                 version=template.version,
                 hash=template.hash,
                 timeout_seconds=template.timeout_seconds,
+                signatures=signatures,
             )
         )
     return checks
@@ -428,12 +449,13 @@ class ChecksCache:
                 self._docs.popitem(last=False)
 
 
-def checks_document(session: Session, *, ref: str) -> ChecksDocument:
-    """The node's check list (target by id or hostname) as JSON bytes with an ETag."""
+def checks_document(session: Session, *, ref: str, signer: Signer) -> ChecksDocument:
+    """The node's signed check list (target by id or hostname) as JSON bytes with an ETag."""
     target = TargetRepository(session).get_by_ref(ref)
     if target is None:
         raise NotFound.of("target", ref)
-    body = orjson.dumps([c.model_dump() for c in effective_checks(session, target)])
+    checks = effective_checks(session, target, signer=signer)
+    body = orjson.dumps([c.model_dump() for c in checks])
     return ChecksDocument(target.id, body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from aami import __version__
 from aami.agent.cli import agent_app
-from aami.cli import operations, resources
+from aami.cli import operations, registrations, resources
 from aami.cli.configcode import register as register_configcode
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(agent_app, name="agent")
 register_configcode(app)
 resources.register(app)
 operations.register(app)
+registrations.register(app)
 
 
 def _settings() -> object:
@@ -60,13 +61,29 @@ def server(
         bool, typer.Option("--dev", help="development: generate and print an admin token")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM certificate chain: serve HTTPS (env AAMI_TLS_CERT_FILE)", show_default=False
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(help="PEM private key of --tls-cert (env AAMI_TLS_KEY_FILE)"),
+    ] = None,
 ) -> None:
-    """Run the API server (migrates the database first)."""
-    import uvicorn
+    """Run the API server (migrates the database first).
+
+    With a certificate and key it serves HTTPS only; SIGHUP (or a changed file, within
+    30 s) loads a renewed certificate without a restart.
+    """
+    import ssl
 
     from aami.app import create_app
     from aami.auth.tokens import generate_token
     from aami.config import Settings
+    from aami.security.tls import ServerTls
+    from aami.serving import Limits, build_server
 
     settings = _settings()
     assert isinstance(settings, Settings)
@@ -80,13 +97,44 @@ def server(
             raise typer.Exit(2)
         settings = settings.model_copy(update={"admin_token": generate_token(), "dev": True})
         typer.echo(f"development admin token: {settings.admin_token}", err=True)
-    application = create_app(settings)
+    cert_file = tls_cert or settings.tls_cert_file
+    key_file = tls_key or settings.tls_key_file
+    if (cert_file is None) != (key_file is None):
+        typer.echo("error: give both --tls-cert and --tls-key (or neither)", err=True)
+        raise typer.Exit(2)
+    tls = None
+    if cert_file is not None and key_file is not None:
+        try:
+            tls = ServerTls(cert_file, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            typer.echo(f"error: cannot load the TLS certificate {cert_file}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    settings = settings.model_copy(update={"tls_cert_file": cert_file, "tls_key_file": key_file})
+    try:
+        application = create_app(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    limits = Limits(
+        header_timeout=settings.header_timeout,
+        max_connections=settings.max_connections,
+        max_header_bytes=settings.max_header_bytes,
+        keep_alive_timeout=settings.keep_alive_timeout,
+    )
+    instance = build_server(
+        application, host=host, port=port, log_level=log_level, limits=limits, tls=tls
+    )
     # Long-lived objects (modules, mappers, routes) move out of the collector's way; without
     # this, rendering a fleet-sized document spends more time in gen-2 collections than in SQL.
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=False)
+    try:
+        instance.run()
+    except KeyboardInterrupt:
+        pass
+    if not instance.started:
+        raise typer.Exit(3)  # uvicorn's startup failure code: the port, the database, ...
 
 
 @db_app.command("upgrade")

@@ -1,4 +1,4 @@
-"""Shared pydantic pieces: label maps, partial updates, paginated lists."""
+"""Shared pydantic pieces: label maps, partial updates, paginated lists, error bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["LABEL_NAME", "Labels", "Page", "Pagination", "PartialUpdate", "ReadModel"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "LABEL_NAME",
+    "ErrorBody",
+    "Labels",
+    "Page",
+    "Pagination",
+    "PartialUpdate",
+    "ReadModel",
+]
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 T = TypeVar("T")
@@ -52,6 +61,38 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class ErrorBody(BaseModel):
+    """Every error answer of the API (``aami.api.errors``), whatever its status."""
+
+    error: str = Field(
+        description="the kind: invalid, not_found, conflict, unauthorized, forbidden, "
+        "unavailable, bad_request, ...",
+        examples=["invalid"],
+    )
+    detail: str = Field(
+        description="what was wrong and why (for invalid input: the field first)",
+        examples=["query_template: brackets ( [ { are nested more than 64 deep"],
+    )
+
+
+# The error statuses every /api/v1 route may answer, documented with the body they carry;
+# 422 replaces FastAPI's HTTPValidationError, which is not what the handler sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Bad request: the body cannot be read"),
+        (401, "No token, or one AAMI does not know"),
+        (403, "The token may not do this"),
+        (404, "Not found"),
+        (409, "Conflicts with what exists"),
+        (413, "The body is too large"),
+        (422, "Invalid input: the detail names the field and says why"),
+        (429, "Too many failed authentications; retry later"),
+        (503, "A dependency (the database, Prometheus, Alertmanager) cannot answer; retry"),
+    )
+}
+
+
 class Pagination(BaseModel):
     page: int
     limit: int
@@ -74,10 +115,15 @@ class Page(BaseModel, Generic[T]):
         )
 
 
+# Past the end of any table, and within the 64-bit OFFSET of SQLite and PostgreSQL: a page
+# number of 2**63 - 1 overflowed it (a 500); any page past the end is an empty page.
+MAX_OFFSET = 2**53
+
+
 class PageParams(BaseModel):
     page: int = Field(default=1, ge=1)
     limit: int = Field(default=50, ge=1, le=1000)
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.limit
+        return min((self.page - 1) * self.limit, MAX_OFFSET)

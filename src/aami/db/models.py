@@ -3,11 +3,12 @@
 from aami.alertmanager.models import NotificationChannel, NotificationRoute, SilenceWatch
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.audit.models import AuditRecord
+from aami.auth.models import UiSession
 from aami.checks.models import ScriptPolicy, ScriptTemplate
 from aami.db.base import Base, ConfigRevision, Heartbeat, RuleScopeRevision
 from aami.groups.models import Group
 from aami.publishing.models import Publish, PublisherEpoch
-from aami.registration.models import BootstrapToken, NodeToken
+from aami.registration.models import BootstrapToken, NodeToken, PendingRegistration
 from aami.targets.models import Exporter, Target, TargetGroup
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "NodeToken",
     "NotificationChannel",
     "NotificationRoute",
+    "PendingRegistration",
     "Publish",
     "PublisherEpoch",
     "RuleScopeRevision",
@@ -31,4 +33,5 @@ __all__ = [
     "SilenceWatch",
     "Target",
     "TargetGroup",
+    "UiSession",
 ]

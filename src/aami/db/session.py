@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,15 +29,42 @@ __all__ = [
 ]
 
 _BUMPED = "aami.bumped_areas"
+log = logging.getLogger(__name__)
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 (its directory 0700 when new) before SQLite opens it;
+    SQLite gives the -wal and -shm files the database file's mode. An existing file that
+    others may read is made private."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)  # an empty file is an empty SQLite database
+        return
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+            if mode & 0o077:
+                candidate.chmod(mode & 0o700)
+                log.warning(
+                    "%s was readable by others (mode %o): made it %o", candidate, mode, mode & 0o700
+                )
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot make %s private: %s", candidate, exc)
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and a 0600 file."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_sqlite_file(Path(database).expanduser())
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

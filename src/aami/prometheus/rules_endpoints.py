@@ -11,7 +11,14 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from aami.alerts import service as alerts
-from aami.alerts.rendering import GroupRef, RenderError, TemplateSpec, render_rule
+from aami.alerts.rendering import (
+    MAX_QUERY_LENGTH,
+    GroupRef,
+    RenderError,
+    TemplateSpec,
+    UnsafeQuery,
+    render_rule,
+)
 from aami.api.deps import AdminDep, PageDep, ReconcilerDep, RulePublisherDep, SessionDep
 from aami.common.schemas import Page
 from aami.errors import Invalid
@@ -127,15 +134,21 @@ def preview(
     session: SessionDep,
     _: AdminDep,
     template_id: Annotated[str | None, Query(description="template id or name")] = None,
-    query_template: Annotated[str | None, Query(max_length=20_000)] = None,
+    query_template: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
     group_id: Annotated[str | None, Query(description="group id or name; none = global")] = None,
-    config: Annotated[str, Query(description="JSON object of config keys")] = "{}",
+    config: Annotated[
+        str, Query(max_length=MAX_QUERY_LENGTH, description="JSON object of config keys")
+    ] = "{}",
 ) -> dict[str, Any]:
-    """Render a template (stored, or given as ``query_template``) without saving anything."""
+    """Render a template (stored, or given as ``query_template``) without saving anything;
+    422 for a query the parser is not given (a comment, nesting or operators past the
+    limits), ``valid: false`` and the reason for one that does not render."""
     try:
         overrides = json.loads(config)
     except json.JSONDecodeError as exc:
         raise Invalid(f"config: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise Invalid("config: nested too deep") from None
     if not isinstance(overrides, dict):
         raise Invalid("config: must be a JSON object")
     if template_id is not None:
@@ -149,6 +162,8 @@ def preview(
     group = groups.get_or_raise(session, ref=group_id) if group_id else None
     try:
         rule = render_rule(spec, overrides, GroupRef(group.id, group.name) if group else None)
+    except UnsafeQuery as exc:
+        raise Invalid(str(exc)) from None
     except RenderError as exc:
         return {"valid": False, "error": str(exc), "rule": None}
     return {"valid": True, "error": None, "rule": rule}

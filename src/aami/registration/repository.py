@@ -1,4 +1,4 @@
-"""SQL for bootstrap and node tokens."""
+"""SQL for bootstrap tokens, node tokens and the registration queue."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from aami.registration.models import BootstrapToken, NodeToken
+from aami.registration.models import BootstrapToken, NodeToken, PendingRegistration
+from aami.targets.models import Target
+
+LIVE = ("pending", "approved")
 
 
 class BootstrapTokenRepository:
@@ -75,3 +78,74 @@ class NodeTokenRepository:
         self.session.execute(delete(NodeToken).where(NodeToken.target_id == token.target_id))
         self.session.add(token)
         self.session.flush()
+
+
+class RegistrationRepository:
+    """The registration queue, and the targets a registration names."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def target_by_hostname(self, hostname: str) -> Target | None:
+        return self.session.scalar(select(Target).where(Target.hostname == hostname))
+
+    def target_by_id(self, target_id: str) -> Target | None:
+        return self.session.get(Target, target_id)
+
+    def get(self, registration_id: str) -> PendingRegistration | None:
+        return self.session.get(PendingRegistration, registration_id)
+
+    def add(self, registration: PendingRegistration) -> None:
+        self.session.add(registration)
+        self.session.flush()
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete every registration past its expiry; return how many."""
+        result = self.session.execute(
+            delete(PendingRegistration)
+            .where(PendingRegistration.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def count_live(self, now: datetime) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(PendingRegistration)
+                .where(PendingRegistration.status.in_(LIVE), PendingRegistration.expires_at > now)
+            )
+            or 0
+        )
+
+    def find(
+        self, *, status: str, now: datetime, offset: int, limit: int
+    ) -> tuple[Sequence[PendingRegistration], int]:
+        """Unexpired registrations in one status, oldest first."""
+        where = (PendingRegistration.status == status, PendingRegistration.expires_at > now)
+        total = (
+            self.session.scalar(select(func.count()).select_from(PendingRegistration).where(*where))
+            or 0
+        )
+        rows = self.session.scalars(
+            select(PendingRegistration)
+            .where(*where)
+            .order_by(PendingRegistration.created_at, PendingRegistration.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return rows, total
+
+    def collect(self, registration_id: str, now: datetime) -> bool:
+        """Mark an approved registration collected; only one caller ever succeeds."""
+        result = self.session.execute(
+            update(PendingRegistration)
+            .where(
+                PendingRegistration.id == registration_id,
+                PendingRegistration.status == "approved",
+                PendingRegistration.expires_at > now,
+            )
+            .values(status="collected")
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -18,8 +18,11 @@ def prometheus_config(
     alertmanagers: list[str] | None = None,
     interval: str = "15s",
     sd_refresh: str = "30s",
+    ca_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Return a prometheus.yml that discovers targets from the AAMI server."""
+    """Return a prometheus.yml that discovers targets from the AAMI server; with an https
+    ``server_url``, service discovery and the scrape of AAMI trust ``ca_file``."""
+    tls = {"tls_config": {"ca_file": str(ca_file)}} if ca_file is not None else {}
 
     def sd_job(job: str, exporter_type: str) -> dict[str, Any]:
         return {
@@ -29,6 +32,7 @@ def prometheus_config(
                     "url": f"{server_url}/api/v1/sd/prometheus?exporter_type={exporter_type}",
                     "refresh_interval": sd_refresh,
                     "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
+                    **tls,
                 }
             ],
         }
@@ -43,6 +47,8 @@ def prometheus_config(
             # AAMI itself: whether it publishes, and how long it has been out of sync
             {
                 "job_name": "aami",
+                "scheme": server_url.split("://", 1)[0],
+                **tls,
                 "static_configs": [{"targets": [server_url.split("://", 1)[-1]]}],
             },
         ],

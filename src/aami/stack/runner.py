@@ -1,4 +1,11 @@
-"""``aami stack up``: the whole local stack as supervised child processes on loopback."""
+"""``aami stack up``: the whole local stack as supervised child processes on loopback.
+
+Everything that talks to the AAMI server does so over TLS: a local CA and a server
+certificate are made in ``<state dir>/tls/`` (``aami.security.tls``); Prometheus's service
+discovery and its scrape of AAMI (job ``aami``) trust that CA (``tls_config: ca_file``), and
+so does the agent (``ca_file``), which pins the server's check-signing key when it
+registers.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -19,12 +27,13 @@ import httpx
 import yaml
 
 from aami.auth.tokens import generate_token
+from aami.security.tls import StackTls, ensure_stack_tls
 from aami.stack.configs import alertmanager_base_for_stack, prometheus_config, write_yaml
 from aami.stack.receiver import LocalReceiver
 
 _REPO = Path(__file__).resolve().parents[3]
 
-__all__ = ["StackError", "StackPorts", "run_stack"]
+__all__ = ["StackError", "StackPorts", "private_state_dir", "run_stack"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -83,6 +92,7 @@ def _wait_http(
     child: Child,
     timeout: float,
     headers: dict[str, str] | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,7 +101,7 @@ def _wait_http(
                 f"{child.name} exited with {child.process.returncode}; see {child.log_path}"
             )
         try:
-            if httpx.get(url, headers=headers, timeout=1.0).status_code == 200:
+            if httpx.get(url, headers=headers, timeout=1.0, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -107,6 +117,18 @@ class Stack:
         self.ports = ports
         self.children: list[Child] = []
         self.stopping = False
+        self.server_url = f"https://127.0.0.1:{ports.server}"
+        self.tls: StackTls | None = None
+
+    @property
+    def trust_file(self) -> Path:
+        """The local CA's certificate: what everything talking to the server trusts."""
+        assert self.tls is not None, "prepare() makes the certificates"
+        return self.tls.ca_file
+
+    def trust(self) -> ssl.SSLContext:
+        """What the stack's own requests to the server verify it with: the local CA."""
+        return ssl.create_default_context(cafile=str(self.trust_file))
 
     def _token(self) -> str:
         path = self.state_dir / "admin-token"
@@ -152,15 +174,16 @@ class Stack:
         ):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         token = self._token()
+        self.tls = tls = ensure_stack_tls(self.state_dir / "tls")
         for name in ("system-alerts.yml", "aami.yml"):  # the node rules, and AAMI's own
             shipped_rules = _REPO / "deploy/prometheus/rules" / name
             if shipped_rules.is_file():
                 shutil.copyfile(shipped_rules, self.state_dir / "rules/static" / name)
-        server_url = f"http://127.0.0.1:{ports.server}"
         write_yaml(
             self.state_dir / "prometheus.yml",
             prometheus_config(
-                server_url=server_url,
+                server_url=self.server_url,
+                ca_file=tls.ca_file,
                 token_file=self._sd_token_file(),
                 rule_globs=[
                     str(self.state_dir / "rules/static/*.yml"),
@@ -190,6 +213,9 @@ class Stack:
             "ALERTMANAGER_URL": f"http://127.0.0.1:{ports.alertmanager}",
             "AAMI_ALERTMANAGER_CONFIG_PATH": str(am_dir / "alertmanager.yml"),
             "AAMI_ALERTMANAGER_BASE_CONFIG": str(am_dir / "base.yml"),
+            "AAMI_TLS_CERT_FILE": str(tls.cert_file),
+            "AAMI_TLS_KEY_FILE": str(tls.key_file),
+            "AAMI_SIGNING_KEY_FILE": str(self.state_dir / "signing.key"),
             "PYTHONUNBUFFERED": "1",
         }
         logs = self.state_dir / "logs"
@@ -257,18 +283,29 @@ class Stack:
                 "aami",
                 "agent",
                 "run",
-                "--config",
-                str(config),
+                *self._agent_flags(config),
                 "--textfile-dir",
                 str(self.state_dir / "textfile"),
-                "--cache-dir",
-                str(self.state_dir / "agent-cache"),
                 "--interval-seconds",
                 "15",
             ],
             dict(os.environ),
             self.state_dir / "logs" / "agent.log",
         )
+
+    def _agent_flags(self, config: Path) -> list[str]:
+        """Where the agent finds the server and trusts it (a state dir from before TLS
+        holds an http:// server_url: the flags win over the file)."""
+        return [
+            "--config",
+            str(config),
+            "--server-url",
+            self.server_url,
+            "--ca-file",
+            str(self.trust_file),
+            "--cache-dir",
+            str(self.state_dir / "agent-cache"),
+        ]
 
     def start(self, child: Child) -> None:
         child.log = child.log_path.open("ab")
@@ -338,7 +375,9 @@ def _load_demo(stack: Stack, server_url: str, token: str) -> Path:
     headers = {"Authorization": f"Bearer {token}"}
     missing_mount = stack.state_dir / "demo-mount"
     missing_mount.mkdir(exist_ok=True)
-    with httpx.Client(base_url=server_url, headers=headers, timeout=30) as client:
+    with httpx.Client(
+        base_url=server_url, headers=headers, timeout=30, verify=stack.trust()
+    ) as client:
         _call(client, "POST", "/api/v1/seed")
         _call(client, "POST", "/api/v1/groups", {"id": "grp-123", "name": "production"})
         _call(client, "POST", "/api/v1/groups", {"id": "grp-456", "name": "development"})
@@ -432,6 +471,10 @@ def _load_demo(stack: Stack, server_url: str, token: str) -> Path:
                     "127.0.0.1",
                     "--node-exporter-port",
                     str(stack.ports.node_exporter),
+                    "--ca-file",
+                    str(stack.trust_file),
+                    "--cache-dir",
+                    str(stack.state_dir / "agent-cache"),
                     "--config",
                     str(config),
                 ],
@@ -442,13 +485,35 @@ def _load_demo(stack: Stack, server_url: str, token: str) -> Path:
             )
             if result.returncode != 0:
                 raise StackError(f"registering the local agent failed: {result.stderr.strip()}")
+    keys = stack.state_dir / "agent-cache" / "signing-keys.json"
+    if not keys.exists():  # a state dir from before signed checks: pin the server's key now
+        result = subprocess.run(
+            [sys.executable, "-m", "aami", "agent", "pin-keys", *stack._agent_flags(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"pinning the server's signing key failed: {result.stderr.strip()}")
     return config
+
+
+def private_state_dir(state_dir: Path) -> None:
+    """Create the state directory 0700: it holds the admin token, the database and its
+    secret key. One an earlier stack made (it has an ``admin-token``) is made private too;
+    any other existing directory is left as it is."""
+    try:
+        state_dir.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if (state_dir / "admin-token").exists() and state_dir.stat().st_mode & 0o077:
+            state_dir.chmod(0o700)
 
 
 def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
     """Start everything, print where it is, supervise until SIGINT/SIGTERM; return 0."""
     stack = Stack(state_dir, ports)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_state_dir(state_dir)
     token = stack.prepare()
     receiver = LocalReceiver(ports.webhook, state_dir / "notifications.jsonl")
 
@@ -457,13 +522,18 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    server_url = f"http://127.0.0.1:{ports.server}"
+    server_url = stack.server_url
     receiver.start()
     try:
         for child in stack.children:
             stack.start(child)
         by_name = {c.name: c for c in stack.children}
-        _wait_http(f"{server_url}/health/ready", child=by_name["aami-server"], timeout=60)
+        _wait_http(
+            f"{server_url}/health/ready",
+            child=by_name["aami-server"],
+            timeout=60,
+            verify=stack.trust(),
+        )
         _wait_http(
             f"http://127.0.0.1:{ports.alertmanager}/-/ready",
             child=by_name["alertmanager"],
@@ -479,6 +549,8 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
         print(
             "AAMI stack is ready\n"
             f"  server        {server_url}  (API docs: {server_url}/docs)\n"
+            f"  TLS CA        {stack.trust_file}  (Prometheus and the agent trust it; for curl\n"
+            f"                and the aami CLI: export SSL_CERT_FILE={stack.trust_file})\n"
             f"  prometheus    http://127.0.0.1:{ports.prometheus}\n"
             f"  alertmanager  http://127.0.0.1:{ports.alertmanager}\n"
             f"  node_exporter http://127.0.0.1:{ports.node_exporter}/metrics\n"
@@ -488,7 +560,8 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
             f"  state dir     {state_dir}  (logs in {state_dir / 'logs'})\n"
             + (
                 "  demo: MountPointUnavailable_Production fires within a minute; see it with\n"
-                f"        .venv/bin/aami alerts --server {server_url}\n"
+                f"        SSL_CERT_FILE={stack.trust_file} .venv/bin/aami alerts "
+                f"--server {server_url}\n"
                 if demo
                 else ""
             )

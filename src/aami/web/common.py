@@ -21,17 +21,21 @@ from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aami.api.deps import get_session
+from aami.auth import service as ui_sessions
+from aami.db.session import session_scope
 from aami.errors import AamiError
 from aami.web.forms import Errors, FormData, attach_error, parse_form, validation_errors
 from aami.web.security import (
     COOKIE_NAME,
-    SESSION_SECONDS,
     WebSession,
     csrf_ok,
     csrf_token,
-    load_session,
+    new_session_id,
+    session_id_hash,
+    valid_session_id,
 )
 
 __all__ = [
@@ -50,11 +54,13 @@ __all__ = [
     "attempt",
     "current_session",
     "done",
+    "end_session",
     "error_page",
     "page",
     "redirect",
     "safe_next",
     "set_session_cookie",
+    "start_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,16 +117,40 @@ def admin_token(request: Request) -> str:
 
 
 def current_session(request: Request) -> WebSession | None:
-    """The logged-in session of this request, or None."""
-    session = load_session(admin_token(request), request.cookies.get(COOKIE_NAME))
-    if session is None or not session.authenticated:
+    """The logged-in session of this request, or None: a live (not expired, not revoked)
+    session in the database under the cookie's id. Blocking: call it from a thread."""
+    sid = request.cookies.get(COOKIE_NAME)
+    if sid is None or not valid_session_id(sid):
         return None
+    id_hash = session_id_hash(admin_token(request), sid)
+    with session_scope(request.app.state.sessionmaker) as db:
+        row = ui_sessions.active(db, id_hash=id_hash)
+        if row is None:
+            return None
+        session = WebSession(sid, True, int(row.expires_at.timestamp()))
     request.state.web_session = session
     return session
 
 
+def start_session(request: Request) -> str:
+    """Record a new login; return the session id for the cookie. Blocking."""
+    sid = new_session_id()
+    with session_scope(request.app.state.sessionmaker) as db:
+        ui_sessions.start(
+            db,
+            id_hash=session_id_hash(admin_token(request), sid),
+            lifetime=request.app.state.settings.session_lifetime,
+        )
+    return sid
+
+
+def end_session(request: Request, db: Session, session: WebSession) -> None:
+    """Revoke a session: its cookie is dead from now on, even if replayed."""
+    ui_sessions.revoke(db, id_hash=session_id_hash(admin_token(request), session.sid))
+
+
 def require_login(request: Request) -> WebSession:
-    """The logged-in session, or LoginRequired (a redirect to the login page)."""
+    """The logged-in session, or LoginRequired (a redirect to the login page). Blocking."""
     session = current_session(request)
     if session is None:
         next_path = ""
@@ -132,7 +162,8 @@ def require_login(request: Request) -> WebSession:
 
 async def posted_form(request: Request) -> FormData:
     """The submitted form of a logged-in session, with its CSRF token checked."""
-    session = require_login(request)
+    # The session is checked before the body is read: no login, nothing read.
+    session = await run_in_threadpool(require_login, request)
     form = parse_form(await request.body(), request.headers.get("content-type", ""))
     if not csrf_ok(admin_token(request), session, form.get("csrf_token")):
         raise CsrfRejected()
@@ -162,7 +193,7 @@ def set_session_cookie(response: Response, request: Request, value: str) -> None
     response.set_cookie(
         COOKIE_NAME,
         value,
-        max_age=SESSION_SECONDS,
+        max_age=int(request.app.state.settings.session_lifetime),
         path=PREFIX,
         httponly=True,
         samesite="strict",

@@ -1,8 +1,8 @@
 """The web UI at /ui: server-rendered pages over the same services as the API.
 
 ``install(app)`` mounts the static files and includes ``router``. Pages need a login with
-the admin token (a signed, HttpOnly, SameSite=Strict cookie); every POST carries the
-session's CSRF token.
+the admin token (a session kept on the server; the HttpOnly, SameSite=Strict cookie
+holds only its random id); every POST carries the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from aami.alerts import service as alerts
+from aami.api.limits import AuthLimiter
 from aami.auth.tokens import matches
 from aami.checks import service as checks
 from aami.errors import NotFound
@@ -27,6 +29,7 @@ from aami.web import (
     pages_checks,
     pages_inventory,
     pages_publishing,
+    pages_registrations,
 )
 from aami.web.alertmanager import connect, firing
 from aami.web.common import (
@@ -40,15 +43,18 @@ from aami.web.common import (
     UiRoute,
     admin_token,
     current_session,
+    end_session,
     page,
     redirect,
     safe_next,
     set_session_cookie,
+    start_session,
 )
 from aami.web.forms import parse_form
 from aami.web.prometheus import target_health
 from aami.web.security import (
     COOKIE_NAME,
+    WebSession,
     csrf_ok,
     csrf_token,
     load_session,
@@ -106,14 +112,31 @@ def login_form(request: Request, next: str = "") -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Check the token; on success start an authenticated session (a new id)."""
+    """Check the token; on success start a server-side session (a new id).
+
+    An address with too many failed logins (or API token checks) gets 429 before its
+    form is read; a wrong token counts as one more failure.
+    """
     token = admin_token(request)
+    limiter: AuthLimiter = request.app.state.auth_limiter
+    address = limiter.address(request.scope)
+    wait = limiter.retry_after(address)
+    if wait:
+        response = _login_page(
+            request,
+            next_path=safe_next(""),
+            error=f"Too many failed logins from this address. Try again in {wait} s.",
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     form = parse_form(await request.body(), request.headers.get("content-type", ""))
     anonymous = load_session(token, request.cookies.get(LOGIN_COOKIE))
     if anonymous is None or not csrf_ok(token, anonymous, form.get("csrf_token")):
         raise CsrfRejected()
     next_path = safe_next(form.text("next"))
     if not matches(form.text("token"), token):
+        limiter.failure(address)
         return _login_page(
             request,
             next_path=next_path,
@@ -121,14 +144,16 @@ async def login(request: Request) -> Response:
             status_code=401,
         )
     response = redirect(next_path)
-    set_session_cookie(response, request, sign_session(token, new_session(authenticated=True)))
+    set_session_cookie(response, request, await run_in_threadpool(start_session, request))
     response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
     return response
 
 
 @router.post("/logout")
-def logout(_: FormDep) -> Response:
-    """Forget the session cookie."""
+def logout(request: Request, _: FormDep, session: DbDep) -> Response:
+    """End the session on the server (its cookie is dead even if replayed) and forget it."""
+    web_session: WebSession = request.state.web_session
+    end_session(request, session, web_session)
     response = redirect(f"{PREFIX}/login", "loggedout")
     response.delete_cookie(COOKIE_NAME, path=PREFIX)
     return response
@@ -183,6 +208,7 @@ for _module in (
     pages_checks,
     pages_publishing,
     pages_alerts,
+    pages_registrations,
 ):
     router.include_router(_module.router)
 

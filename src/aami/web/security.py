@@ -1,9 +1,13 @@
-"""The UI's signed session cookie and CSRF tokens.
+"""The UI's session ids, its signed login-form cookie, and CSRF tokens.
 
-Both are HMAC-SHA256 with a key derived from the admin token, so changing the admin token
-logs every browser out. The cookie carries no secret: a random session id, whether it has
-logged in, and when it expires. A CSRF token is the HMAC of the session id, so a form
-rendered for one session is refused in any other.
+A logged-in browser holds only a random session id (``aami_ui``); the session lives in the
+database under the id's keyed hash (``aami.auth.service``), so logging out ends it for good
+and a stolen cookie dies with it. The login form's cookie (``aami_ui_login``) is signed
+instead: it grants nothing, it only ties the form's CSRF token to one browser.
+
+Hashes, signatures and CSRF tokens are HMAC-SHA256 with a key derived from the admin
+token, so changing the admin token logs every browser out. A CSRF token is the HMAC of
+the session id, so a form rendered for one session is refused in any other.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,12 +30,16 @@ __all__ = [
     "csrf_token",
     "load_session",
     "new_session",
+    "new_session_id",
+    "session_id_hash",
     "sign_session",
+    "valid_session_id",
 ]
 
 COOKIE_NAME = "aami_ui"
 SESSION_SECONDS = 12 * 3600
 _KEY_CONTEXT = b"aami-web-session\x00"
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +66,28 @@ def _mac(admin_token: str, purpose: bytes, data: bytes) -> bytes:
 
 
 def new_session(*, authenticated: bool, now: float | None = None) -> WebSession:
-    """A fresh session with a new random id (a new id at login defeats session fixation)."""
+    """A fresh signed session with a new random id (the login form's, not a login)."""
     issued = int(now if now is not None else time.time())
     return WebSession(secrets.token_urlsafe(24), authenticated, issued + SESSION_SECONDS)
 
 
+def new_session_id() -> str:
+    """A random id for a logged-in session (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def valid_session_id(value: str | None) -> bool:
+    """Whether a cookie value can be a session id at all (junk never reaches the database)."""
+    return bool(value) and _SESSION_ID.match(value or "") is not None
+
+
+def session_id_hash(admin_token: str, sid: str) -> str:
+    """What the database stores for a session id."""
+    return _mac(admin_token, b"session-id", sid.encode()).hex()
+
+
 def sign_session(admin_token: str, session: WebSession) -> str:
-    """The cookie value: ``payload.mac``, both base64url."""
+    """The signed cookie value: ``payload.mac``, both base64url."""
     payload = json.dumps(
         {"sid": session.sid, "auth": session.authenticated, "exp": session.expires},
         separators=(",", ":"),

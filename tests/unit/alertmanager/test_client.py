@@ -45,16 +45,34 @@ def test_errors_are_typed() -> None:
     assert client.silence("nope") is None  # a 4xx for one silence means it is not there
 
 
+SILENCE = "6c9f4b7e-2a51-4f0e-9d7c-1b8a3e5f2c10"
+
+
 def test_create_and_expire_silence() -> None:
     calls: list[tuple[str, str]] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
         calls.append((request.method, request.url.path))
         if request.method == "POST":
-            return httpx.Response(200, json={"silenceID": "abc"})
+            return httpx.Response(200, json={"silenceID": SILENCE})
         return httpx.Response(200)
 
     client = AlertmanagerClient("http://am.test", transport=httpx.MockTransport(handle))
-    assert client.create_silence({"matchers": []}) == "abc"
-    client.expire_silence("abc")
-    assert calls == [("POST", "/api/v2/silences"), ("DELETE", "/api/v2/silence/abc")]
+    assert client.create_silence({"matchers": []}) == SILENCE
+    client.expire_silence(SILENCE)
+    assert calls == [("POST", "/api/v2/silences"), ("DELETE", f"/api/v2/silence/{SILENCE}")]
+
+
+def test_a_silence_id_that_is_no_uuid_never_reaches_a_url() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, json={})
+
+    client = AlertmanagerClient("http://am.test", transport=httpx.MockTransport(handler))
+    assert client.silence("\x0c") is None
+    assert client.silence("../status") is None
+    with pytest.raises(AlertmanagerError, match="not a silence id"):
+        client.expire_silence("../../-/reload")
+    assert calls == []

@@ -1,0 +1,1 @@
+"""Security building blocks the server shares: keys, encryption at rest, signatures."""

@@ -1,0 +1,23 @@
+"""SQL for the secrets at rest: one stored secret, to prove the key reads them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aami.alertmanager.models import NotificationChannel
+
+__all__ = ["SecretRepository"]
+
+
+class SecretRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def sample(self) -> str | None:
+        """One stored secret, decrypted (``SecretUnreadable`` when the key is not its)."""
+        return self.session.scalar(
+            select(NotificationChannel.secret)
+            .where(NotificationChannel.secret.is_not(None))
+            .limit(1)
+        )
