@@ -481,23 +481,35 @@ ALERTS: dict[str, dict[str, str]] = {
         "group": "production",
         "group_id": "grp-prod",
     },
-    # rule 4: the static warning/critical pair of one GPU
-    "gpu-critical": {
-        "alertname": "GPUTemperatureCritical",
+    # rule 4: the static warning/critical pairs of one GPU
+    "gpu-remap-failure": {
+        "alertname": "GPURowRemapFailure",
         "instance": "gpu-node-06",
-        "gpu": "0",
+        "UUID": "GPU-0a1b",
         "severity": "critical",
     },
-    "gpu-high": {
-        "alertname": "GPUTemperatureHigh",
+    "gpu-remap-pending": {
+        "alertname": "GPURowRemapPending",
         "instance": "gpu-node-06",
-        "gpu": "0",
+        "UUID": "GPU-0a1b",
         "severity": "warning",
     },
-    "other-gpu-high": {
-        "alertname": "GPUTemperatureHigh",
+    "other-gpu-remap-pending": {
+        "alertname": "GPURowRemapPending",
         "instance": "gpu-node-06",
-        "gpu": "1",
+        "UUID": "GPU-9f8e",
+        "severity": "warning",
+    },
+    "gpu-off-the-bus": {
+        "alertname": "GPUFellOffBus",
+        "instance": "gpu-node-07",
+        "pci_bus_id": "00000000:41:00.0",
+        "severity": "critical",
+    },
+    "xid-of-that-gpu": {
+        "alertname": "GPUXidError",
+        "instance": "gpu-node-07",
+        "pci_bus_id": "00000000:41:00.0",
         "severity": "warning",
     },
 }
@@ -506,7 +518,8 @@ INHIBITED_BY: dict[str, str] = {
     "global-scoped": "group-scoped",
     "on-down-node": "node-down",
     "on-group-down-node": "group-node-down",
-    "gpu-high": "gpu-critical",
+    "gpu-remap-pending": "gpu-remap-failure",
+    "xid-of-that-gpu": "gpu-off-the-bus",
 }
 
 
