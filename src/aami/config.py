@@ -147,10 +147,12 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="queued registrations at most (pending and approved)"
     )
     node_token_cache_ttl: float = Field(
-        default=10.0,
+        default=300.0,
         ge=0,
         description="how long a node token, once checked, is believed without the database; "
-        "a replaced token stops working at once on this replica and within ~1 s on others",
+        "every way a token ends (replaced, its target deleted) bumps the node_tokens "
+        "revision, so it stops working at once on this replica and within ~1 s on others: "
+        "the TTL only bounds what no revision tells",
     )
     # Limits before work (src/aami/api/limits.py), UI sessions, secrets at rest.
     max_request_body: int = Field(

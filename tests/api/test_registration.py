@@ -529,6 +529,26 @@ def test_a_replaced_token_stops_working_on_another_replica_within_seconds(
         assert other.checks(second.json()["node_token"], "gpu-node-01") == 200
 
 
+def test_a_deleted_targets_token_stops_working_on_another_replica_within_seconds(
+    client: TestClient, settings: Settings
+) -> None:
+    token = create(client, "/api/v1/bootstrap-tokens", {"name": "t"})["token"]
+    node = _node(client, "10.0.0.5")
+    registered = node.register(token, "gpu-node-01").json()
+    node_token = registered["node_token"]
+    long_cache = settings.model_copy(update={"node_token_cache_ttl": 3600.0})
+    with TestClient(create_app(long_cache), client=("10.0.0.5", 40000)) as replica:
+        other = Node(replica, "10.0.0.5")
+        assert other.checks(node_token, "gpu-node-01") == 200  # now cached for an hour
+        assert client.delete(f"/api/v1/targets/{registered['target_id']}").status_code == 204
+        wait_for(
+            lambda: other.checks(node_token, "gpu-node-01") == 401,
+            timeout=5,
+            interval=0.05,
+            what="the other replica to stop believing the deleted target's token",
+        )
+
+
 def test_without_a_cache_every_request_asks_the_database(
     client: TestClient, settings: Settings
 ) -> None:

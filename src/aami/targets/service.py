@@ -10,6 +10,7 @@ from aami.audit import service as audit
 from aami.checks.repository import ScriptPolicyRepository
 from aami.common.ids import new_id
 from aami.db.locking import lock_for_update
+from aami.db.revisions import RevisionRepository
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.models import Group
 from aami.groups.repository import GroupRepository
@@ -184,6 +185,9 @@ def delete(session: Session, *, actor: str, target: Target) -> None:
         )
     before = _target_snapshot(target)
     TargetRepository(session).delete(target)
+    # Its node tokens go with it (ON DELETE CASCADE, unseen by the ORM): the revision tells
+    # every replica's token cache that they no longer hold.
+    RevisionRepository(session).bump_area("node_tokens")
     audit.record(
         session,
         actor=actor,
