@@ -17,7 +17,7 @@ from aami.alertmanager.client import AlertmanagerClient
 from aami.alertmanager.endpoints import notifications_router
 from aami.alertmanager.endpoints import router as alertmanager_router
 from aami.alertmanager.publisher import AlertmanagerPublisher
-from aami.alertmanager.service import SilenceWatcher
+from aami.alertmanager.watcher import SilenceWatcher
 from aami.alerts.endpoints import rules_router as alert_rules_router
 from aami.alerts.endpoints import seed_router
 from aami.alerts.endpoints import templates_router as alert_templates_router

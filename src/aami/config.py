@@ -11,30 +11,9 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "parse_duration_seconds", "parse_size_bytes"]
+from aami.common.durations import parse_seconds
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
-
-
-def parse_duration_seconds(value: str | float | int) -> float:
-    """Parse a Go-style duration such as ``30s``, ``1m30s`` or a plain number of seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = _DURATION.match(text)
-    if not text or match is None or not any(match.groups()):
-        raise ValueError(f"{value!r} is not a duration such as '30s' or '1m30s'")
-    hours, minutes, seconds, millis = match.groups()
-    return (
-        int(hours or 0) * 3600
-        + int(minutes or 0) * 60
-        + float(seconds or 0)
-        + int(millis or 0) / 1000
-    )
+__all__ = ["Settings", "get_settings", "parse_size_bytes"]
 
 
 _SIZE = re.compile(r"^(\d+)\s*([KMG]i?B?|B)?$", re.IGNORECASE)
@@ -216,13 +195,6 @@ class Settings(BaseSettings):
         default=65536, ge=4096, description="bytes a request head may have (431 beyond)"
     )
 
-    @field_validator("header_timeout", mode="before")
-    @classmethod
-    def _timeout(cls, value: object) -> float:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return parse_duration_seconds(value)
-        raise ValueError("expected a duration such as '10s'")
-
     @field_validator("tls_key_file")
     @classmethod
     def _tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
@@ -240,13 +212,17 @@ class Settings(BaseSettings):
         "publish_retry_max",
         "registration_pending_ttl",
         "node_token_cache_ttl",
+        "header_timeout",
+        "auth_failure_window",
+        "auth_block_duration",
+        "session_lifetime",
         mode="before",
     )
     @classmethod
     def _duration(cls, value: object) -> float:
-        if isinstance(value, str | int | float):
-            return parse_duration_seconds(value)
-        raise ValueError("expected a duration such as '30s'")
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_seconds(value, plain_seconds=True)
+        raise ValueError("expected a duration such as '30s' or a number of seconds")
 
     @field_validator("admin_token", "sd_token")
     @classmethod
@@ -288,15 +264,6 @@ class Settings(BaseSettings):
         if isinstance(value, str | int) and not isinstance(value, bool):
             return parse_size_bytes(value)
         raise ValueError("expected a size such as '1048576' or '1MiB'")
-
-    @field_validator(
-        "auth_failure_window", "auth_block_duration", "session_lifetime", mode="before"
-    )
-    @classmethod
-    def _limit_duration(cls, value: object) -> float:
-        if isinstance(value, str | int | float):
-            return parse_duration_seconds(value)
-        raise ValueError("expected a duration such as '30s'")
 
 
 @lru_cache

@@ -11,7 +11,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from aami.web import alertmanager as web_alertmanager
 from tests.conftest import TOKEN
 from tests.web.conftest import Ui, csrf_of, login
 
@@ -96,7 +95,7 @@ def test_dashboard_says_what_is_unreachable(ui: Ui) -> None:
 def test_pages_say_when_alertmanager_support_is_missing(
     ui: Ui, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(web_alertmanager, "_service", lambda: None)
+    monkeypatch.setattr(ui.client.app.state, "alertmanager", None)
     for path in ("/ui/", "/ui/alerts", "/ui/silences"):
         response = ui.get(path)
         assert response.status_code == 200

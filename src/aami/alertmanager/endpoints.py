@@ -8,9 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from aami.alertmanager import service
+from aami.alertmanager import alerts, notifications, silences
+from aami.alertmanager import status as am_status
+from aami.alertmanager.alerts import AlertState
 from aami.alertmanager.client import AlertmanagerClient
-from aami.alertmanager.publisher import SCOPE, AlertmanagerPublisher
+from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.alertmanager.schemas import (
     AlertRead,
     ChannelCreate,
@@ -25,9 +27,7 @@ from aami.alertmanager.schemas import (
 )
 from aami.api.deps import AdminDep, PageDep, ReconcilerDep, SessionDep, SettingsDep
 from aami.common.schemas import Page
-from aami.publishing import service as publishing
 from aami.publishing.schemas import PublishRead
-from aami.publishing.types import Target
 
 router = APIRouter(tags=["alerts and silences"])
 notifications_router = APIRouter(tags=["notifications"])
@@ -56,36 +56,30 @@ def list_alerts(
     severity: Literal["critical", "warning", "info"] | None = None,
     target: Annotated[str | None, Query(description="target id or hostname")] = None,
     receiver: Annotated[str | None, Query(max_length=100)] = None,
-    state: Literal["active", "silenced", "inhibited"] | None = None,
+    state: AlertState | None = None,
 ) -> list[AlertRead]:
     """Alerts from Alertmanager with their silenced and inhibited flags (503 if it is down)."""
-    alerts = service.list_alerts(
+    return alerts.list_alerts(
         _client(request),
         group=group_id,
         severity=severity,
         target=target,
         receiver=receiver,
+        state=state,
         session=session,
     )
-    if state == "active":
-        alerts = [a for a in alerts if not (a.silenced or a.inhibited)]
-    elif state == "silenced":
-        alerts = [a for a in alerts if a.silenced]
-    elif state == "inhibited":
-        alerts = [a for a in alerts if a.inhibited]
-    return alerts
 
 
 @router.get("/alerts/groups")
 def alert_groups(request: Request, _: AdminDep) -> list[dict[str, Any]]:
     """Alertmanager's alert groups (as routed and grouped)."""
-    return service.alert_groups(_client(request))
+    return alerts.alert_groups(_client(request))
 
 
 @router.get("/silences", response_model=list[SilenceRead])
 def list_silences(request: Request, session: SessionDep, _: AdminDep) -> list[SilenceRead]:
     """Silences, newest end first."""
-    return service.list_silences(_client(request), session)
+    return silences.list_silences(_client(request), session)
 
 
 @router.post("/silences", status_code=status.HTTP_201_CREATED, response_model=SilenceRead)
@@ -98,7 +92,7 @@ def create_silence(
 ) -> SilenceRead:
     """Create a silence (at least one equality matcher, bounded duration, not muting most
     of what fires); ``expire_on_resolve`` ends it once its alerts resolve."""
-    return service.create_silence(
+    return silences.create_silence(
         session, _client(request), settings, actor=principal.name, data=body
     )
 
@@ -108,7 +102,7 @@ def get_silence(
     silence_id: SilenceId, request: Request, session: SessionDep, _: AdminDep
 ) -> SilenceRead:
     """Get a silence."""
-    return service.get_silence(_client(request), session, str(silence_id))
+    return silences.get_silence(_client(request), session, str(silence_id))
 
 
 @router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -116,7 +110,7 @@ def expire_silence(
     silence_id: SilenceId, request: Request, session: SessionDep, principal: AdminDep
 ) -> Response:
     """Expire a silence now."""
-    service.expire_silence(session, _client(request), str(silence_id), actor=principal.name)
+    silences.expire_silence(session, _client(request), str(silence_id), actor=principal.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -132,7 +126,7 @@ def silence_target(
     principal: AdminDep,
 ) -> SilenceRead:
     """Silence one node for a maintenance window."""
-    return service.silence_target(
+    return silences.silence_target(
         session,
         _client(request),
         settings,
@@ -157,7 +151,7 @@ def silence_group(
     principal: AdminDep,
 ) -> SilenceRead:
     """Silence one group for a maintenance window."""
-    return service.silence_group(
+    return silences.silence_group(
         session,
         _client(request),
         settings,
@@ -176,27 +170,13 @@ def alertmanager_status(
 ) -> dict[str, Any]:
     """Reachability, cluster peers, and the managed config: desired revision (database),
     written (file) and loaded (what Alertmanager reports), measured now."""
-    publisher = _config(request)
-    answer = service.status(_client(request), publisher)
-    answer["last_publish"] = publishing.latest_read(session, Target.ALERTMANAGER)
-    if not publisher.managed:
-        answer["in_sync"] = None
-        return answer
-    report = publishing.sync_report(
-        session,
-        reconciler,
-        Target.ALERTMANAGER,
-        publisher.status_now(),
-        scope_of=lambda _name: SCOPE,
-    )
-    answer["config"] = report.pop("scopes").get(SCOPE)
-    return {**answer, **report}
+    return am_status.status(session, reconciler, _client(request), _config(request))
 
 
 @router.get("/alertmanager/history", response_model=Page[PublishRead])
 def alertmanager_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[PublishRead]:
     """Every publish of the Alertmanager config, newest first."""
-    return publishing.history_page(session, target=Target.ALERTMANAGER, page=page)
+    return am_status.history_page(session, page=page)
 
 
 @notifications_router.post(
@@ -206,21 +186,21 @@ def create_channel(
     body: ChannelCreate, request: Request, session: SessionDep, principal: AdminDep
 ) -> ChannelRead:
     """Add a receiver (its secret is write-only); the config is checked with amtool."""
-    return service.read_channel(
-        service.create_channel(session, _config(request), actor=principal.name, data=body)
+    return notifications.read_channel(
+        notifications.create_channel(session, _config(request), actor=principal.name, data=body)
     )
 
 
 @notifications_router.get("/notification-channels", response_model=list[ChannelRead])
 def list_channels(session: SessionDep, _: AdminDep) -> list[ChannelRead]:
     """Managed receivers (never their secrets)."""
-    return [service.read_channel(c) for c in service.list_channels(session)]
+    return [notifications.read_channel(c) for c in notifications.list_channels(session)]
 
 
 @notifications_router.get("/notification-channels/{channel_id}", response_model=ChannelRead)
 def get_channel(channel_id: str, session: SessionDep, _: AdminDep) -> ChannelRead:
     """Get a receiver by id or name."""
-    return service.read_channel(service.get_channel_or_raise(session, channel_id))
+    return notifications.read_channel(notifications.get_channel_or_raise(session, channel_id))
 
 
 @notifications_router.put("/notification-channels/{channel_id}", response_model=ChannelRead)
@@ -228,9 +208,9 @@ def update_channel(
     channel_id: str, body: ChannelUpdate, request: Request, session: SessionDep, principal: AdminDep
 ) -> ChannelRead:
     """Change settings or the secret."""
-    channel = service.get_channel_or_raise(session, channel_id)
-    return service.read_channel(
-        service.update_channel(
+    channel = notifications.get_channel_or_raise(session, channel_id)
+    return notifications.read_channel(
+        notifications.update_channel(
             session, _config(request), actor=principal.name, channel=channel, data=body
         )
     )
@@ -243,11 +223,11 @@ def delete_channel(
     channel_id: str, request: Request, session: SessionDep, principal: AdminDep
 ) -> Response:
     """Delete a receiver no route uses."""
-    service.delete_channel(
+    notifications.delete_channel(
         session,
         _config(request),
         actor=principal.name,
-        channel=service.get_channel_or_raise(session, channel_id),
+        channel=notifications.get_channel_or_raise(session, channel_id),
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -259,21 +239,21 @@ def create_route(
     body: RouteCreate, request: Request, session: SessionDep, principal: AdminDep
 ) -> RouteRead:
     """Route matching alerts to a receiver, before the shipped routes."""
-    return service.read_route(
-        service.create_route(session, _config(request), actor=principal.name, data=body)
+    return notifications.read_route(
+        notifications.create_route(session, _config(request), actor=principal.name, data=body)
     )
 
 
 @notifications_router.get("/notification-routes", response_model=list[RouteRead])
 def list_routes(session: SessionDep, _: AdminDep) -> list[RouteRead]:
     """Managed routes in the order Alertmanager tries them."""
-    return [service.read_route(r) for r in service.list_routes(session)]
+    return [notifications.read_route(r) for r in notifications.list_routes(session)]
 
 
 @notifications_router.get("/notification-routes/{route_id}", response_model=RouteRead)
 def get_route(route_id: str, session: SessionDep, _: AdminDep) -> RouteRead:
     """Get a route."""
-    return service.read_route(service.get_route_or_raise(session, route_id))
+    return notifications.read_route(notifications.get_route_or_raise(session, route_id))
 
 
 @notifications_router.put("/notification-routes/{route_id}", response_model=RouteRead)
@@ -281,9 +261,9 @@ def update_route(
     route_id: str, body: RouteUpdate, request: Request, session: SessionDep, principal: AdminDep
 ) -> RouteRead:
     """Change a route."""
-    route = service.get_route_or_raise(session, route_id)
-    return service.read_route(
-        service.update_route(
+    route = notifications.get_route_or_raise(session, route_id)
+    return notifications.read_route(
+        notifications.update_route(
             session, _config(request), actor=principal.name, route=route, data=body
         )
     )
@@ -296,10 +276,10 @@ def delete_route(
     route_id: str, request: Request, session: SessionDep, principal: AdminDep
 ) -> Response:
     """Delete a route."""
-    service.delete_route(
+    notifications.delete_route(
         session,
         _config(request),
         actor=principal.name,
-        route=service.get_route_or_raise(session, route_id),
+        route=notifications.get_route_or_raise(session, route_id),
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -26,6 +26,7 @@ from aami.alertmanager.client import AlertmanagerClient, AlertmanagerError, Aler
 from aami.alertmanager.rendering import ChannelSpec, ConfigError, RouteSpec, render_config
 from aami.alertmanager.repository import ChannelRepository, RouteRepository
 from aami.alertmanager.schemas import Matcher
+from aami.common.files import write_atomic
 from aami.config import Settings
 from aami.db.revisions import RevisionRepository
 from aami.db.session import session_scope
@@ -37,7 +38,6 @@ from aami.publishing.files import (
     seal,
     stamp_line,
     verify,
-    write_atomic,
 )
 from aami.publishing.reconciler import Fence, Job
 from aami.publishing.types import (

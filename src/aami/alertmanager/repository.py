@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from aami.alertmanager.models import NotificationChannel, NotificationRoute, SilenceWatch
+from aami.common.repository import Repository
+
+__all__ = ["ChannelRepository", "RouteRepository", "SilenceWatchRepository"]
 
 
-class ChannelRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+class ChannelRepository(Repository[NotificationChannel]):
+    model = NotificationChannel
 
     def get_by_ref(self, ref: str) -> NotificationChannel | None:
         return self.session.get(NotificationChannel, ref) or self.session.scalar(
@@ -32,21 +33,9 @@ class ChannelRepository:
             select(NotificationChannel).order_by(NotificationChannel.name)
         ).all()
 
-    def add(self, channel: NotificationChannel) -> None:
-        self.session.add(channel)
-        self.session.flush()
 
-    def delete(self, channel: NotificationChannel) -> None:
-        self.session.delete(channel)
-        self.session.flush()
-
-
-class RouteRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, route_id: str) -> NotificationRoute | None:
-        return self.session.get(NotificationRoute, route_id)
+class RouteRepository(Repository[NotificationRoute]):
+    model = NotificationRoute
 
     def name_taken(self, name: str, *, excluding: str | None = None) -> bool:
         query = select(NotificationRoute.id).where(NotificationRoute.name == name)
@@ -64,30 +53,14 @@ class RouteRepository:
             select(NotificationRoute).where(NotificationRoute.receiver_id == channel_id)
         ).all()
 
-    def add(self, route: NotificationRoute) -> None:
-        self.session.add(route)
-        self.session.flush()
 
-    def delete(self, route: NotificationRoute) -> None:
-        self.session.delete(route)
-        self.session.flush()
-
-
-class SilenceWatchRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, watch: SilenceWatch) -> None:
-        self.session.add(watch)
-
-    def get(self, silence_id: str) -> SilenceWatch | None:
-        return self.session.get(SilenceWatch, silence_id)
+class SilenceWatchRepository(Repository[SilenceWatch]):
+    model = SilenceWatch
+    # Watches are bookkeeping beside Alertmanager's silences: the commit writes them.
+    flush_writes = False
 
     def all(self) -> Sequence[SilenceWatch]:
         return self.session.scalars(select(SilenceWatch)).all()
-
-    def delete(self, watch: SilenceWatch) -> None:
-        self.session.delete(watch)
 
     def ids(self) -> set[str]:
         return set(self.session.scalars(select(SilenceWatch.silence_id)))

@@ -17,6 +17,7 @@ from aami.alerts.schemas import (
     Severity,
 )
 from aami.api.deps import AdminDep, PageDep, SessionDep
+from aami.common.filters import search_param
 from aami.common.schemas import Page
 
 templates_router = APIRouter(prefix="/alert-templates", tags=["alert templates"])
@@ -41,10 +42,13 @@ def list_templates(
     page: PageDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
     severity: Severity | None = None,
+    q: Annotated[
+        str | None, search_param("id, name, description, query_template or labels")
+    ] = None,
 ) -> Page[AlertTemplateRead]:
     """List templates by name."""
     rows, total = service.list_templates(
-        session, name=name, severity=severity, offset=page.offset, limit=page.limit
+        session, name=name, severity=severity, q=q, offset=page.offset, limit=page.limit
     )
     return Page.of(
         [AlertTemplateRead.model_validate(t) for t in rows],

@@ -48,6 +48,8 @@ from promql_parser import (
     VectorSelector,
 )
 
+from aami.common.durations import DURATION, is_duration
+
 __all__ = [
     "ALERT_NAME",
     "DURATION",
@@ -78,7 +80,6 @@ __all__ = [
 ]
 
 ALERT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 _NUMBER_TEXT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _BARE_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
@@ -164,7 +165,7 @@ def escape_promql_string(value: str, quote: str) -> str:
 
 def check_duration(value: object, what: str = "duration") -> str:
     """Return ``value`` if it is a Prometheus duration (``5m``, ``1h30m``), else raise."""
-    if not isinstance(value, str) or not value or not DURATION.match(value):
+    if not is_duration(value):
         raise RenderError(
             f"{what} {value!r} is not a Prometheus duration such as '30s', '5m' or '1h30m'"
         )

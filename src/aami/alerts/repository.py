@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
 
 from aami.alerts.models import GLOBAL_SCOPE, AlertRule, AlertTemplate
+from aami.common.repository import Repository, text_search
+
+__all__ = ["AlertRuleRepository", "AlertTemplateRepository"]
 
 
-class AlertTemplateRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, template_id: str) -> AlertTemplate | None:
-        return self.session.get(AlertTemplate, template_id)
+class AlertTemplateRepository(Repository[AlertTemplate]):
+    model = AlertTemplate
 
     def get_by_ref(self, ref: str) -> AlertTemplate | None:
         """Find a template by id, else by name."""
@@ -30,34 +28,37 @@ class AlertTemplateRepository:
         return self.session.scalar(query) is not None
 
     def find(
-        self, *, name: str | None, severity: str | None, offset: int, limit: int
+        self,
+        *,
+        name: str | None,
+        severity: str | None,
+        q: str | None = None,
+        offset: int,
+        limit: int,
     ) -> tuple[Sequence[AlertTemplate], int]:
+        """Templates by exact name, severity and ``q`` (any part of id, name, description,
+        query or labels), in name order."""
         query = select(AlertTemplate)
         if name:
             query = query.where(AlertTemplate.name == name)
         if severity:
             query = query.where(AlertTemplate.severity == severity)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(AlertTemplate.name).offset(offset).limit(limit)
-        ).all()
-        return rows, total
+        if q:
+            query = query.where(
+                text_search(
+                    q,
+                    AlertTemplate.id,
+                    AlertTemplate.name,
+                    AlertTemplate.description,
+                    AlertTemplate.query_template,
+                    AlertTemplate.labels,
+                )
+            )
+        return self.page(query, AlertTemplate.name, offset=offset, limit=limit)
 
-    def add(self, template: AlertTemplate) -> None:
-        self.session.add(template)
-        self.session.flush()
 
-    def delete(self, template: AlertTemplate) -> None:
-        self.session.delete(template)
-        self.session.flush()
-
-
-class AlertRuleRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, rule_id: str) -> AlertRule | None:
-        return self.session.get(AlertRule, rule_id)
+class AlertRuleRepository(Repository[AlertRule]):
+    model = AlertRule
 
     def exists(self, template_id: str, scope_key: str, *, excluding: str | None = None) -> bool:
         query = select(AlertRule.id).where(
@@ -115,16 +116,6 @@ class AlertRuleRepository:
             query = query.where(or_(AlertRule.scope_key == GLOBAL_SCOPE))
         if enabled is not None:
             query = query.where(AlertRule.enabled.is_(enabled))
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(AlertRule.scope_key, AlertRule.template_id).offset(offset).limit(limit)
-        ).all()
-        return rows, total
-
-    def add(self, rule: AlertRule) -> None:
-        self.session.add(rule)
-        self.session.flush()
-
-    def delete(self, rule: AlertRule) -> None:
-        self.session.delete(rule)
-        self.session.flush()
+        return self.page(
+            query, AlertRule.scope_key, AlertRule.template_id, offset=offset, limit=limit
+        )

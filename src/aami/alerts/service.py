@@ -132,11 +132,14 @@ def list_templates(
     *,
     name: str | None = None,
     severity: str | None = None,
+    q: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[AlertTemplate], int]:
+    """One page of alert templates; ``q`` matches any part of id, name, description,
+    query or labels."""
     return AlertTemplateRepository(session).find(
-        name=name, severity=severity, offset=offset, limit=limit
+        name=name, severity=severity, q=q, offset=offset, limit=limit
     )
 
 

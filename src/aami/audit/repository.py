@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from aami.audit.models import AuditRecord
+from aami.common.repository import Repository
+
+__all__ = ["AuditRepository"]
 
 
-class AuditRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, record: AuditRecord) -> None:
-        self.session.add(record)
+class AuditRepository(Repository[AuditRecord]):
+    model = AuditRecord
+    # A record needs no flush of its own: it reaches the database with the change it
+    # describes, at that change's flush or at the commit.
+    flush_writes = False
 
     def find(
         self,
@@ -40,8 +41,4 @@ class AuditRepository:
             query = query.where(AuditRecord.action == action)
         if since:
             query = query.where(AuditRecord.at >= since)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(AuditRecord.id.desc()).offset(offset).limit(limit)
-        ).all()
-        return rows, total
+        return self.page(query, AuditRecord.id.desc(), offset=offset, limit=limit)

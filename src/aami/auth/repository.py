@@ -5,23 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, update
-from sqlalchemy.orm import Session
 
 from aami.auth.models import UiSession
+from aami.common.repository import Repository
 
 __all__ = ["UiSessionRepository"]
 
 
-class UiSessionRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, id_hash: str) -> UiSession | None:
-        return self.session.get(UiSession, id_hash)
-
-    def add(self, row: UiSession) -> None:
-        self.session.add(row)
-        self.session.flush()
+class UiSessionRepository(Repository[UiSession]):
+    model = UiSession
 
     def revoke(self, id_hash: str, now: datetime) -> None:
         self.session.execute(

@@ -28,11 +28,12 @@ from aami.checks.schemas import (
     ScriptTemplateUpdate,
     SigningKeys,
 )
+from aami.common.filters import search_param
+from aami.common.http_cache import conditional_response
 from aami.common.schemas import Page
 from aami.db.session import RevisionCache, session_scope
 from aami.errors import Forbidden, Unauthorized
 from aami.groups import service as groups
-from aami.prometheus.sd import etag_matches
 from aami.security.signing import Signer
 from aami.targets import service as targets
 
@@ -58,10 +59,11 @@ def list_templates(
     page: PageDep,
     name: Annotated[str | None, Query(max_length=63)] = None,
     script_type: Annotated[str | None, Query(max_length=63)] = None,
+    q: Annotated[str | None, search_param("id, name, script_type, description or language")] = None,
 ) -> Page[ScriptTemplateRead]:
     """List check scripts by name."""
     rows, total = service.list_templates(
-        session, name=name, script_type=script_type, offset=page.offset, limit=page.limit
+        session, name=name, script_type=script_type, q=q, offset=page.offset, limit=page.limit
     )
     return Page.of(
         [ScriptTemplateRead.model_validate(t) for t in rows],
@@ -202,10 +204,7 @@ async def _checks_response(request: Request, ref: str, if_none_match: str | None
         cache.put(key, doc)
     if principal.role != "admin" and principal.target_id != doc.target_id:
         raise Forbidden("a node token reads only its own node's checks")
-    headers = {"ETag": doc.etag, "Cache-Control": "no-cache"}
-    if etag_matches(if_none_match, doc.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(content=doc.body, media_type="application/json", headers=headers)
+    return conditional_response(doc.body, doc.etag, if_none_match)
 
 
 _CHECKS_RESPONSES: dict[int | str, dict[str, Any]] = {

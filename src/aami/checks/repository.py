@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
 
 from aami.checks.models import ScriptPolicy, ScriptTemplate
+from aami.common.repository import Repository, text_search
+
+__all__ = ["ScriptPolicyRepository", "ScriptTemplateRepository"]
 
 
-class ScriptTemplateRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, template_id: str) -> ScriptTemplate | None:
-        return self.session.get(ScriptTemplate, template_id)
+class ScriptTemplateRepository(Repository[ScriptTemplate]):
+    model = ScriptTemplate
 
     def get_by_ref(self, ref: str) -> ScriptTemplate | None:
         return self.session.get(ScriptTemplate, ref) or self.session.scalar(
@@ -32,34 +30,37 @@ class ScriptTemplateRepository:
         return self.session.scalars(select(ScriptTemplate).order_by(ScriptTemplate.name)).all()
 
     def find(
-        self, *, name: str | None, script_type: str | None, offset: int, limit: int
+        self,
+        *,
+        name: str | None,
+        script_type: str | None,
+        q: str | None = None,
+        offset: int,
+        limit: int,
     ) -> tuple[Sequence[ScriptTemplate], int]:
+        """Templates by exact name, type and ``q`` (any part of id, name, type,
+        description or language), in name order."""
         query = select(ScriptTemplate)
         if name:
             query = query.where(ScriptTemplate.name == name)
         if script_type:
             query = query.where(ScriptTemplate.script_type == script_type)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(ScriptTemplate.name).offset(offset).limit(limit)
-        ).all()
-        return rows, total
+        if q:
+            query = query.where(
+                text_search(
+                    q,
+                    ScriptTemplate.id,
+                    ScriptTemplate.name,
+                    ScriptTemplate.script_type,
+                    ScriptTemplate.description,
+                    ScriptTemplate.language,
+                )
+            )
+        return self.page(query, ScriptTemplate.name, offset=offset, limit=limit)
 
-    def add(self, template: ScriptTemplate) -> None:
-        self.session.add(template)
-        self.session.flush()
 
-    def delete(self, template: ScriptTemplate) -> None:
-        self.session.delete(template)
-        self.session.flush()
-
-
-class ScriptPolicyRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, policy_id: str) -> ScriptPolicy | None:
-        return self.session.get(ScriptPolicy, policy_id)
+class ScriptPolicyRepository(Repository[ScriptPolicy]):
+    model = ScriptPolicy
 
     def for_template(self, template_id: str) -> Sequence[ScriptPolicy]:
         return self.session.scalars(
@@ -115,16 +116,6 @@ class ScriptPolicyRepository:
             query = query.where(ScriptPolicy.target_id == target_id)
         if is_active is not None:
             query = query.where(ScriptPolicy.is_active.is_(is_active))
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(ScriptPolicy.template_id, ScriptPolicy.id).offset(offset).limit(limit)
-        ).all()
-        return rows, total
-
-    def add(self, policy: ScriptPolicy) -> None:
-        self.session.add(policy)
-        self.session.flush()
-
-    def delete(self, policy: ScriptPolicy) -> None:
-        self.session.delete(policy)
-        self.session.flush()
+        return self.page(
+            query, ScriptPolicy.template_id, ScriptPolicy.id, offset=offset, limit=limit
+        )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,8 @@ from aami.checks.schemas import (
     ScriptTemplateRead,
     ScriptTemplateUpdate,
 )
+from aami.common.caching import LruCache
+from aami.common.http_cache import etag_of
 from aami.common.ids import new_id
 from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
@@ -75,11 +75,14 @@ def list_templates(
     *,
     name: str | None = None,
     script_type: str | None = None,
+    q: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[ScriptTemplate], int]:
+    """One page of script templates; ``q`` matches any part of id, name, type,
+    description or language."""
     return ScriptTemplateRepository(session).find(
-        name=name, script_type=script_type, offset=offset, limit=limit
+        name=name, script_type=script_type, q=q, offset=offset, limit=limit
     )
 
 
@@ -427,26 +430,14 @@ class ChecksDocument:
     etag: str
 
 
-class ChecksCache:
+ChecksKey = tuple[int, int, str]
+
+
+class ChecksCache(LruCache[ChecksKey, ChecksDocument]):
     """Rendered check lists keyed by (checks revision, inventory revision, target ref)."""
 
     def __init__(self, size: int = 50_000) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._docs: OrderedDict[tuple[int, int, str], ChecksDocument] = OrderedDict()
-
-    def get(self, key: tuple[int, int, str]) -> ChecksDocument | None:
-        with self._lock:
-            doc = self._docs.get(key)
-            if doc is not None:
-                self._docs.move_to_end(key)
-            return doc
-
-    def put(self, key: tuple[int, int, str], doc: ChecksDocument) -> None:
-        with self._lock:
-            self._docs[key] = doc
-            while len(self._docs) > self._size:
-                self._docs.popitem(last=False)
+        super().__init__(size)
 
 
 def checks_document(session: Session, *, ref: str, signer: Signer) -> ChecksDocument:
@@ -456,7 +447,7 @@ def checks_document(session: Session, *, ref: str, signer: Signer) -> ChecksDocu
         raise NotFound.of("target", ref)
     checks = effective_checks(session, target, signer=signer)
     body = orjson.dumps([c.model_dump() for c in checks])
-    return ChecksDocument(target.id, body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return ChecksDocument(target.id, body, etag_of(body))
 
 
 def seed_templates(session: Session, *, actor: str) -> dict[str, list[str]]:

@@ -24,6 +24,7 @@ from aami.cli.client import (
     fail,
 )
 from aami.cli.resources import matcher_text
+from aami.common.durations import format_duration, parse_seconds
 
 rules_app = typer.Typer(help="Generated Prometheus rule files.", no_args_is_help=True)
 prometheus_app = typer.Typer(help="The Prometheus AAMI publishes to.", no_args_is_help=True)
@@ -171,7 +172,7 @@ def _status(connection: Connection, output: Output) -> None:
             "ready": answer.get("ready"),
             "in sync": answer.get("in_sync"),
             "out of sync": ", ".join(answer.get("out_of_sync") or []) or None,
-            "out of sync for": f"{since:.0f}s"
+            "out of sync for": format_duration(round(since))
             if isinstance(since, int | float) and since
             else None,
             "last error": answer.get("last_error"),
@@ -351,18 +352,15 @@ def checks(
 
 # --- silences -------------------------------------------------------------------------
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNIT_HOURS = {"s": 1 / 3600, "m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
 _MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)(.*)$")
 
 
 def duration_hours(text: str) -> float:
-    """``2h``, ``30m``, ``1h30m``, ``1d`` as hours."""
-    compact = text.strip().replace(" ", "")
-    parts = _DURATION.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
-        fail(f"--duration {text!r}: expected e.g. 30m, 2h, 1h30m or 1d", 2)
-    return sum(float(n) * _UNIT_HOURS[u] for n, u in parts)
+    """``2h``, ``30m``, ``1h30m``, ``1d`` as hours (the server's duration grammar)."""
+    try:
+        return parse_seconds(text) / 3600
+    except ValueError as exc:
+        fail(f"--duration: {exc}", 2)
 
 
 def parse_matcher(text: str) -> dict[str, Any]:

@@ -41,10 +41,8 @@ def plan_config(
     prune: PruneQuery = False,
 ) -> dict[str, Any]:
     """What applying the document would change, entity by entity, and which rule files."""
-    result = service.plan(session, document, prune=prune, am=notifications)
-    # The plan applied the document to find out what it changes: discard all of it.
-    session.rollback()
-    return result.as_dict()
+    with service.plan(session, document, prune=prune, am=notifications) as result:
+        return result.as_dict()
 
 
 @router.post("/config/apply")

@@ -5,21 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from aami.alertmanager.models import NotificationChannel, NotificationRoute
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.checks.models import ScriptPolicy, ScriptTemplate
+from aami.common.repository import SessionRepository
 from aami.groups.models import Group
 from aami.targets.models import Target
 
 __all__ = ["ConfigRepository"]
 
 
-class ConfigRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class ConfigRepository(SessionRepository):
     def groups(self) -> Sequence[Group]:
         return self.session.scalars(select(Group).order_by(Group.id)).all()
 

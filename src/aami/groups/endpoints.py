@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from aami.api.deps import AdminDep, PageDep, SessionDep
-from aami.common.filters import parse_label_filter
+from aami.common.filters import parse_label_filter, search_param
 from aami.common.schemas import Page
 from aami.groups import service
 from aami.groups.schemas import GroupCreate, GroupRead, GroupUpdate
@@ -28,10 +28,16 @@ def list_groups(
     page: PageDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
     label: Annotated[str | None, Query(description="key=value")] = None,
+    q: Annotated[str | None, search_param("id, name, description or labels")] = None,
 ) -> Page[GroupRead]:
     """List groups by id."""
     rows, total = service.list_groups(
-        session, name=name, label=parse_label_filter(label), offset=page.offset, limit=page.limit
+        session,
+        name=name,
+        label=parse_label_filter(label),
+        q=q,
+        offset=page.offset,
+        limit=page.limit,
     )
     return Page.of(
         [GroupRead.model_validate(g) for g in rows], page=page.page, limit=page.limit, total=total

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
 
+from aami.common.repository import Repository, has_label, text_search
 from aami.groups.models import Group
 
+__all__ = ["GroupRepository"]
 
-class GroupRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
-    def get(self, group_id: str) -> Group | None:
-        return self.session.get(Group, group_id)
+class GroupRepository(Repository[Group]):
+    model = Group
 
     def get_by_ref(self, ref: str) -> Group | None:
         """Find a group by id, else by its unique name."""
@@ -45,28 +43,23 @@ class GroupRepository:
         return self.session.scalar(query) is not None
 
     def find(
-        self, *, name: str | None, label: tuple[str, str] | None, offset: int, limit: int
+        self,
+        *,
+        name: str | None,
+        label: tuple[str, str] | None,
+        q: str | None = None,
+        offset: int,
+        limit: int,
     ) -> tuple[Sequence[Group], int]:
+        """Groups by exact name, label and ``q`` (any part of id, name, description or
+        labels), in id order."""
         query = select(Group)
         if name:
             query = query.where(Group.name == name)
-        rows: Sequence[Group]
         if label is not None:
-            # JSON containment differs per dialect; label filters are rare and small.
-            matching = [
-                g
-                for g in self.session.scalars(query.order_by(Group.id)).all()
-                if g.labels.get(label[0]) == label[1]
-            ]
-            return matching[offset : offset + limit], len(matching)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(query.order_by(Group.id).offset(offset).limit(limit)).all()
-        return rows, total
-
-    def add(self, group: Group) -> None:
-        self.session.add(group)
-        self.session.flush()
-
-    def delete(self, group: Group) -> None:
-        self.session.delete(group)
-        self.session.flush()
+            query = query.where(has_label(Group.labels, *label))
+        if q:
+            query = query.where(
+                text_search(q, Group.id, Group.name, Group.description, Group.labels)
+            )
+        return self.page(query, Group.id, offset=offset, limit=limit)

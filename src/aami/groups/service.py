@@ -42,10 +42,12 @@ def list_groups(
     *,
     name: str | None = None,
     label: tuple[str, str] | None = None,
+    q: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[Group], int]:
-    return GroupRepository(session).find(name=name, label=label, offset=offset, limit=limit)
+    """One page of groups; ``q`` matches any part of id, name, description or labels."""
+    return GroupRepository(session).find(name=name, label=label, q=q, offset=offset, limit=limit)
 
 
 def create(session: Session, *, actor: str, data: GroupCreate) -> Group:

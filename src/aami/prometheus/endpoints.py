@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from aami.api.deps import SdReaderDep, SessionDep
+from aami.common.http_cache import conditional_response
 from aami.common.ids import ID_PATTERN
-from aami.prometheus.sd import SdCache, etag_matches
+from aami.prometheus.sd import SdCache
 from aami.prometheus.service import service_discovery
 from aami.targets.schemas import ExporterType
 
@@ -33,7 +34,4 @@ def prometheus_sd(
     """Targets for ``http_sd_configs``; ``group_id`` filters on the primary group."""
     cache: SdCache = request.app.state.sd_cache
     doc = service_discovery(session, cache=cache, exporter_type=exporter_type, group_id=group_id)
-    headers = {"ETag": doc.etag, "Cache-Control": "no-cache"}
-    if etag_matches(if_none_match, doc.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(content=doc.body, media_type="application/json", headers=headers)
+    return conditional_response(doc.body, doc.etag, if_none_match)

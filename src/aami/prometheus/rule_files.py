@@ -28,16 +28,15 @@ from typing import Any
 import yaml
 
 from aami.alerts.rendering import dump_rule_file, render_rule_file
+from aami.common.files import fsync_dir, write_atomic
 from aami.common.ids import is_valid_id
 from aami.publishing.files import (
     FINGERPRINT_PLACEHOLDER,
     Stamp,
-    fsync_dir,
     read_stamp,
     seal,
     stamp_line,
     verify,
-    write_atomic,
 )
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
     "build_rule_file",
     "group_name",
     "promtool_check",
-    "write_atomic",
 ]
 
 GLOBAL_FILE = "global.yml"

@@ -8,16 +8,16 @@ it is not ``/metrics``. Never ``job``: the scrape config owns it.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["SdCache", "SdDocument", "build_sd", "etag_matches"]
+from aami.common.caching import LruCache
+from aami.common.http_cache import etag_of
+
+__all__ = ["SdCache", "SdDocument", "build_sd", "make_document"]
 
 
 def build_sd(
@@ -56,37 +56,14 @@ class SdDocument:
 def make_document(entries: list[dict[str, Any]]) -> SdDocument:
     """Serialise entries and compute their ETag from the bytes."""
     body = orjson.dumps(entries)
-    return SdDocument(body=body, etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return SdDocument(body=body, etag=etag_of(body))
 
 
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Tell whether an If-None-Match header names this ETag (weak or strong)."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    candidates = (part.strip().removeprefix("W/") for part in if_none_match.split(","))
-    return etag in candidates
+SdKey = tuple[int, str | None, str | None]
 
 
-class SdCache:
-    """Rendered documents keyed by (inventory revision, filters); bounded, thread-safe."""
+class SdCache(LruCache[SdKey, SdDocument]):
+    """Rendered documents keyed by (inventory revision, exporter type, group id)."""
 
     def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._docs: OrderedDict[tuple[int, str | None, str | None], SdDocument] = OrderedDict()
-
-    def get(self, key: tuple[int, str | None, str | None]) -> SdDocument | None:
-        with self._lock:
-            doc = self._docs.get(key)
-            if doc is not None:
-                self._docs.move_to_end(key)
-            return doc
-
-    def put(self, key: tuple[int, str | None, str | None], doc: SdDocument) -> None:
-        with self._lock:
-            self._docs[key] = doc
-            self._docs.move_to_end(key)
-            while len(self._docs) > self._size:
-                self._docs.popitem(last=False)
+        super().__init__(size)

@@ -1,32 +1,28 @@
-"""Files AAMI publishes: atomic writes, and the stamp that says what a file holds.
+"""Files AAMI publishes: the stamp that says what a file holds, and OS errors in words.
 
 A published file carries a stamp, ``revision`` (the desired-state revision it was rendered
 from) and ``fingerprint`` (a hash of the file itself), in a comment line and in a place
 the consumer reports back once it has loaded the file (a recording rule's labels, a
 receiver's name). Comparing the three (database, file, loaded) is how AAMI knows, rather
-than assumes, that what runs is what was asked for.
+than assumes, that what runs is what was asked for. The files are written whole by
+``aami.common.files.write_atomic``.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 __all__ = [
     "FINGERPRINT_PLACEHOLDER",
     "Stamp",
     "describe_os_error",
-    "fsync_dir",
     "read_stamp",
     "seal",
     "stamp_line",
     "verify",
-    "write_atomic",
 ]
 
 # Stands where the fingerprint goes while the content is hashed: not hex, so it never
@@ -72,36 +68,6 @@ def read_stamp(text: str) -> Stamp | None:
 def verify(text: str, stamp: Stamp) -> bool:
     """True when the text is exactly what was sealed with this stamp (not edited since)."""
     return _digest(text.replace(stamp.fingerprint, FINGERPRINT_PLACEHOLDER)) == stamp.fingerprint
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, content: str, *, mode: int | None = None) -> None:
-    """Write a temp file in the same directory, fsync it, rename it over ``path``.
-
-    The temp name is unique per call, so two writers (two replicas on a shared volume)
-    never write into each other's temp file.
-    """
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)  # rename(2) is atomic
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 _ERRNO_HINTS = {

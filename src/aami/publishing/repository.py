@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, func, select, update
-from sqlalchemy.orm import Session
 
+from aami.common.repository import Repository
 from aami.db.base import utcnow
 from aami.publishing.models import Publish, PublisherEpoch
 
@@ -25,9 +25,8 @@ _SIGNATURE = (  # what makes two failures "the same" (not when, not what trigger
 )
 
 
-class PublishRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+class PublishRepository(Repository[Publish]):
+    model = Publish
 
     def latest(self, target: str) -> Publish | None:
         return self.session.scalar(
@@ -56,8 +55,7 @@ class PublishRepository:
                 latest.holder = row.holder
                 self.session.flush()
                 return latest
-        self.session.add(row)
-        self.session.flush()
+        self.add(row)
         return row
 
     def prune(self, target: str, *, keep: int, older_than: datetime) -> int:
@@ -87,17 +85,14 @@ class PublishRepository:
         query = select(Publish)
         if target is not None:
             query = query.where(Publish.target == target)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(query.order_by(Publish.id.desc()).offset(offset).limit(limit))
-        return rows.all(), total
+        return self.page(query, Publish.id.desc(), offset=offset, limit=limit)
 
 
-class EpochRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+class EpochRepository(Repository[PublisherEpoch]):
+    model = PublisherEpoch
 
     def current(self, name: str) -> PublisherEpoch | None:
-        return self.session.get(PublisherEpoch, name)
+        return self.get(name)
 
     def advance(self, name: str, *, holder: str) -> int:
         """Take the next epoch for ``holder``; every earlier holder is fenced off by it."""
@@ -109,6 +104,5 @@ class EpochRepository:
         ).scalar_one_or_none()
         if bumped is not None:
             return int(bumped)
-        self.session.add(PublisherEpoch(name=name, epoch=1, holder=holder, acquired_at=utcnow()))
-        self.session.flush()
+        self.add(PublisherEpoch(name=name, epoch=1, holder=holder, acquired_at=utcnow()))
         return 1

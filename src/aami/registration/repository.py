@@ -6,20 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
 
+from aami.common.repository import Repository
 from aami.registration.models import BootstrapToken, NodeToken, PendingRegistration
 from aami.targets.models import Target
 
 LIVE = ("pending", "approved")
 
 
-class BootstrapTokenRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, token_id: str) -> BootstrapToken | None:
-        return self.session.get(BootstrapToken, token_id)
+class BootstrapTokenRepository(Repository[BootstrapToken]):
+    model = BootstrapToken
 
     def get_by_hash(self, token_hash: str) -> BootstrapToken | None:
         return self.session.scalar(
@@ -33,19 +29,7 @@ class BootstrapTokenRepository:
         )
 
     def find(self, *, offset: int, limit: int) -> tuple[Sequence[BootstrapToken], int]:
-        total = self.session.scalar(select(func.count()).select_from(BootstrapToken)) or 0
-        rows = self.session.scalars(
-            select(BootstrapToken).order_by(BootstrapToken.name).offset(offset).limit(limit)
-        ).all()
-        return rows, total
-
-    def add(self, token: BootstrapToken) -> None:
-        self.session.add(token)
-        self.session.flush()
-
-    def delete(self, token: BootstrapToken) -> None:
-        self.session.delete(token)
-        self.session.flush()
+        return self.page(select(BootstrapToken), BootstrapToken.name, offset=offset, limit=limit)
 
     def consume(self, token_id: str, now: datetime) -> bool:
         """Count one use if the token still has one; atomic under concurrent requests."""
@@ -64,9 +48,8 @@ class BootstrapTokenRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-class NodeTokenRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+class NodeTokenRepository(Repository[NodeToken]):
+    model = NodeToken
 
     def target_for(self, token_hash: str) -> str | None:
         return self.session.scalar(
@@ -76,28 +59,19 @@ class NodeTokenRepository:
     def replace(self, token: NodeToken) -> None:
         """Issue a node's token, revoking the ones it had."""
         self.session.execute(delete(NodeToken).where(NodeToken.target_id == token.target_id))
-        self.session.add(token)
-        self.session.flush()
+        self.add(token)
 
 
-class RegistrationRepository:
+class RegistrationRepository(Repository[PendingRegistration]):
     """The registration queue, and the targets a registration names."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    model = PendingRegistration
 
     def target_by_hostname(self, hostname: str) -> Target | None:
         return self.session.scalar(select(Target).where(Target.hostname == hostname))
 
     def target_by_id(self, target_id: str) -> Target | None:
         return self.session.get(Target, target_id)
-
-    def get(self, registration_id: str) -> PendingRegistration | None:
-        return self.session.get(PendingRegistration, registration_id)
-
-    def add(self, registration: PendingRegistration) -> None:
-        self.session.add(registration)
-        self.session.flush()
 
     def purge_expired(self, now: datetime) -> int:
         """Delete every registration past its expiry; return how many."""
@@ -122,19 +96,16 @@ class RegistrationRepository:
         self, *, status: str, now: datetime, offset: int, limit: int
     ) -> tuple[Sequence[PendingRegistration], int]:
         """Unexpired registrations in one status, oldest first."""
-        where = (PendingRegistration.status == status, PendingRegistration.expires_at > now)
-        total = (
-            self.session.scalar(select(func.count()).select_from(PendingRegistration).where(*where))
-            or 0
+        query = select(PendingRegistration).where(
+            PendingRegistration.status == status, PendingRegistration.expires_at > now
         )
-        rows = self.session.scalars(
-            select(PendingRegistration)
-            .where(*where)
-            .order_by(PendingRegistration.created_at, PendingRegistration.id)
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        return rows, total
+        return self.page(
+            query,
+            PendingRegistration.created_at,
+            PendingRegistration.id,
+            offset=offset,
+            limit=limit,
+        )
 
     def collect(self, registration_id: str, now: datetime) -> bool:
         """Mark an approved registration collected; only one caller ever succeeds."""

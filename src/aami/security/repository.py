@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from aami.alertmanager.models import NotificationChannel
+from aami.common.repository import SessionRepository
 
 __all__ = ["SecretRepository"]
 
 
-class SecretRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class SecretRepository(SessionRepository):
     def sample(self) -> str | None:
         """One stored secret, decrypted (``SecretUnreadable`` when the key is not its)."""
         return self.session.scalar(

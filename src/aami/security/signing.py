@@ -27,8 +27,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
 from aami.agent.signing import check_message, endorsement_message, key_id
+from aami.common.caching import LruCache
 from aami.config import Settings
 
 __all__ = ["Signer", "SigningKey", "default_key_path", "load_or_create_key", "signer_for"]
@@ -117,9 +116,7 @@ class Signer:
         self, current: SigningKey, next_key: SigningKey | None = None, *, cache_size: int = 65536
     ) -> None:
         self.keys = [current] if next_key is None else [current, next_key]
-        self._cache: OrderedDict[bytes, list[dict[str, str]]] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._cache: LruCache[bytes, list[dict[str, str]]] = LruCache(cache_size)
         self.document = self._key_document()
 
     @property
@@ -148,19 +145,14 @@ class Signer:
             timeout_seconds=timeout_seconds,
             config=config,
         )
-        with self._lock:
-            cached = self._cache.get(message)
-            if cached is not None:
-                self._cache.move_to_end(message)
-                return cached
+        cached = self._cache.get(message)
+        if cached is not None:
+            return cached
         signatures = [
             {"key_id": key.key_id, "signature": _b64(key.private.sign(message))}
             for key in self.keys
         ]
-        with self._lock:
-            self._cache[message] = signatures
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(message, signatures)
         return signatures
 
     def _key_document(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from aami.api.deps import AdminDep, PageDep, SessionDep
-from aami.common.filters import parse_label_filter
+from aami.common.filters import parse_label_filter, search_param
 from aami.common.schemas import Page
 from aami.targets import service
 from aami.targets.schemas import (
@@ -40,6 +40,7 @@ def list_targets(
     status_: Annotated[TargetStatus | None, Query(alias="status")] = None,
     hostname: Annotated[str | None, Query(max_length=253)] = None,
     label: Annotated[str | None, Query(description="key=value")] = None,
+    q: Annotated[str | None, search_param("id, hostname, ip_address or labels")] = None,
 ) -> Page[TargetRead]:
     """List targets by hostname."""
     rows, total = service.list_targets(
@@ -48,6 +49,7 @@ def list_targets(
         status=status_,
         hostname=hostname,
         label=parse_label_filter(label),
+        q=q,
         offset=page.offset,
         limit=page.limit,
     )

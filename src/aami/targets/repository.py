@@ -7,21 +7,19 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from aami.common.repository import Repository, has_label, text_search
 from aami.db.base import ConfigRevision
 from aami.groups.models import Group
 from aami.targets.models import Exporter, Target, TargetGroup
 
+__all__ = ["ExporterRepository", "TargetRepository"]
 
-class TargetRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
-    def get(self, target_id: str) -> Target | None:
-        return self.session.get(Target, target_id)
+class TargetRepository(Repository[Target]):
+    model = Target
 
     def get_by_ref(self, ref: str) -> Target | None:
         """Find a target by id, else by hostname."""
@@ -49,9 +47,12 @@ class TargetRepository:
         status: str | None,
         hostname: str | None,
         label: tuple[str, str] | None,
+        q: str | None = None,
         offset: int,
         limit: int,
     ) -> tuple[Sequence[Target], int]:
+        """Targets by group, status, hostname, label and ``q`` (any part of id, hostname,
+        address or labels), in hostname order."""
         query = select(Target)
         if group_id:
             query = query.where(
@@ -62,26 +63,12 @@ class TargetRepository:
         if hostname:
             query = query.where(Target.hostname == hostname.lower())
         if label is not None:
-            # JSON operators differ per dialect; filter label matches in Python.
-            matching = [
-                t
-                for t in self.session.scalars(query.order_by(Target.hostname)).all()
-                if t.labels.get(label[0]) == label[1]
-            ]
-            return matching[offset : offset + limit], len(matching)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(Target.hostname).offset(offset).limit(limit)
-        ).all()
-        return rows, total
-
-    def add(self, target: Target) -> None:
-        self.session.add(target)
-        self.session.flush()
-
-    def delete(self, target: Target) -> None:
-        self.session.delete(target)
-        self.session.flush()
+            query = query.where(has_label(Target.labels, *label))
+        if q:
+            query = query.where(
+                text_search(q, Target.id, Target.hostname, Target.ip_address, Target.labels)
+            )
+        return self.page(query, Target.hostname, offset=offset, limit=limit)
 
     def inventory_revision(self) -> int:
         """The counter bumped by every change to groups, targets or exporters."""
@@ -153,12 +140,8 @@ class TargetRepository:
             cursor.close()
 
 
-class ExporterRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, exporter_id: str) -> Exporter | None:
-        return self.session.get(Exporter, exporter_id)
+class ExporterRepository(Repository[Exporter]):
+    model = Exporter
 
     def port_taken(self, target_id: str, port: int, *, excluding: str | None = None) -> bool:
         query = select(Exporter.id).where(Exporter.target_id == target_id, Exporter.port == port)
@@ -182,16 +165,4 @@ class ExporterRepository:
             query = query.where(Exporter.type == type)
         if enabled is not None:
             query = query.where(Exporter.enabled.is_(enabled))
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = self.session.scalars(
-            query.order_by(Exporter.target_id, Exporter.port).offset(offset).limit(limit)
-        ).all()
-        return rows, total
-
-    def add(self, exporter: Exporter) -> None:
-        self.session.add(exporter)
-        self.session.flush()
-
-    def delete(self, exporter: Exporter) -> None:
-        self.session.delete(exporter)
-        self.session.flush()
+        return self.page(query, Exporter.target_id, Exporter.port, offset=offset, limit=limit)

@@ -84,9 +84,11 @@ def list_targets(
     status: str | None = None,
     hostname: str | None = None,
     label: tuple[str, str] | None = None,
+    q: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[Target], int]:
+    """One page of targets; ``q`` matches any part of id, hostname, address or labels."""
     group_id = None
     if group:
         found = GroupRepository(session).get_by_ref(group)
@@ -98,6 +100,7 @@ def list_targets(
         status=status,
         hostname=hostname,
         label=label,
+        q=q,
         offset=offset,
         limit=limit,
     )

@@ -13,25 +13,17 @@ from sqlalchemy.orm import Session
 
 from aami.alerts import service as alerts
 from aami.alerts.models import AlertRule, AlertTemplate
-from aami.alerts.rendering import (
-    FOR_KEY,
-    SEVERITIES,
-    SEVERITY_KEY,
-    GroupRef,
-    RenderError,
-    TemplateSpec,
-    placeholders,
-    render_rule,
-    validate_template,
-)
+from aami.alerts.rendering import FOR_KEY, SEVERITIES, SEVERITY_KEY, TemplateSpec, placeholders
 from aami.alerts.schemas import (
     AlertRuleCreate,
     AlertRuleUpdate,
     AlertTemplateCreate,
     AlertTemplateUpdate,
 )
+from aami.errors import NotFound
 from aami.groups import service as groups
 from aami.groups.models import Group
+from aami.prometheus import service as prometheus
 from aami.web.common import (
     ACTOR,
     PREFIX,
@@ -55,7 +47,7 @@ from aami.web.forms import (
     parse_scalar,
     validation_errors,
 )
-from aami.web.paging import PAGE_SIZE, Pager, contains, filtered, page_number
+from aami.web.paging import PAGE_SIZE, Pager, page_number, search_text
 from aami.web.prometheus import matches
 
 router = APIRouter(route_class=UiRoute)
@@ -172,37 +164,22 @@ def build_preview(request: Request, session: Session, form: FormData) -> dict[st
         annotations=model.annotations,
     )
     group_ref = form.text("preview_group")
-    group = groups.get(session, ref=group_ref) if group_ref else None
-    if group_ref and group is None:
+    try:
+        found = prometheus.preview(session, spec=spec, group=group_ref or None, draft=True)
+    except NotFound:
         result["error"] = f"preview group {group_ref!r} does not exist"
         return result
-    target = GroupRef(group.id, group.name) if group else None
-    result["scope"] = f"group {group.name}" if group else "global"
-    try:
-        validate_template(spec)
-    except RenderError as exc:
-        result["error"] = str(exc)
+    result["valid"] = found.valid
+    result["scope"] = found.scope
+    result["error"] = str(found.problem) if found.problem else None
+    if found.sampled is not None:
+        result["note"] = f"{found.sampled}. Shown with sample values; Prometheus was not asked."
+    if found.rule is None:
         return result
-    result["valid"] = True
-    try:
-        rule = render_rule(spec, {}, target)
-    except RenderError as exc:
-        if "missing config key" not in str(exc):
-            result["error"] = str(exc)
-            return result
-        # Valid as a template: each rule must then set the key. Show sample values.
-        result["note"] = f"{exc}. Shown with sample values; Prometheus was not asked."
-        try:
-            rule = render_rule(spec, {}, target, sample=True)
-        except RenderError as sample_exc:
-            result["error"] = str(sample_exc)
-            return result
-        result["rule"] = rule
-        result["yaml"] = yaml.safe_dump(rule, sort_keys=False, allow_unicode=True)
-        return result
-    result["rule"] = rule
-    result["yaml"] = yaml.safe_dump(rule, sort_keys=False, allow_unicode=True)
-    result["matches"] = matches(request, rule["expr"]).as_dict()
+    result["rule"] = found.rule
+    result["yaml"] = yaml.safe_dump(found.rule, sort_keys=False, allow_unicode=True)
+    if found.sampled is None:
+        result["matches"] = matches(request, found.rule["expr"]).as_dict()
     return result
 
 
@@ -214,18 +191,11 @@ def preview(request: Request, form: FormDep, session: DbDep) -> JSONResponse:
 
 @router.get("/alert-templates")
 def template_list(request: Request, _: LoginDep, session: DbDep, q: str = "") -> Response:
-    number, q = page_number(request), q.strip()
-    offset = (number - 1) * PAGE_SIZE
-    if q:
-        rows, total = filtered(
-            lambda off, lim: alerts.list_templates(session, offset=off, limit=lim),
-            lambda t: contains(q, t.id, t.name, t.description, t.query_template, t.labels),
-            offset=offset,
-            limit=PAGE_SIZE,
-        )
-    else:
-        found, total = alerts.list_templates(session, offset=offset, limit=PAGE_SIZE)
-        rows = list(found)
+    number, q = page_number(request), search_text(q)
+    found, total = alerts.list_templates(
+        session, q=q or None, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
+    rows = list(found)
     return page(
         request,
         "alert_templates/list.html",

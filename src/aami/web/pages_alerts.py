@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from aami.alertmanager.schemas import AlertRead
 from aami.errors import AamiError
 from aami.groups import service as groups
 from aami.web.alertmanager import connect
@@ -48,7 +47,7 @@ def _alerts_page(
     )
 
 
-def _order(alert: Any) -> tuple[int, str, str]:
+def _order(alert: AlertRead) -> tuple[int, str, str]:
     severity = alert.labels.get("severity", "")
     rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
     return rank, alert.labels.get("alertname", ""), alert.labels.get("instance", "")
@@ -92,9 +91,7 @@ def _silences_page(
         status_code=status_code,
         nav="silences",
         title="Silences",
-        silences=sorted(
-            found, key=lambda s: (order.get(getattr(s, "state", ""), 3), str(s.ends_at))
-        ),
+        silences=sorted(found, key=lambda s: (order.get(s.state, 3), str(s.ends_at))),
         problem=problem,
         error=error,
         values=values or {"kind": "target", "value": "", "hours": "2", "comment": ""},

@@ -31,7 +31,7 @@ from aami.web.common import (
     redirect,
 )
 from aami.web.forms import Errors, FieldError, FormData, parse_json_object
-from aami.web.paging import PAGE_SIZE, Pager, contains, filtered, page_number
+from aami.web.paging import PAGE_SIZE, Pager, page_number, search_text
 
 router = APIRouter(route_class=UiRoute)
 
@@ -122,24 +122,17 @@ def _read_script(form: FormData) -> tuple[dict[str, str], dict[str, Any], Errors
 
 @router.get("/scripts")
 def script_list(request: Request, _: LoginDep, session: DbDep, q: str = "") -> Response:
-    number, q = page_number(request), q.strip()
-    offset = (number - 1) * PAGE_SIZE
-    if q:
-        rows, total = filtered(
-            lambda off, lim: checks.list_templates(session, offset=off, limit=lim),
-            lambda t: contains(q, t.id, t.name, t.script_type, t.description, t.language),
-            offset=offset,
-            limit=PAGE_SIZE,
-        )
-    else:
-        found, total = checks.list_templates(session, offset=offset, limit=PAGE_SIZE)
-        rows = list(found)
+    """Script templates, filtered by any part of id, name, type, description or language."""
+    number, q = page_number(request), search_text(q)
+    rows, total = checks.list_templates(
+        session, q=q or None, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
     return page(
         request,
         "scripts/list.html",
         nav="scripts",
         title="Script templates",
-        templates=rows,
+        templates=list(rows),
         q=q,
         pager=Pager(request, number, total),
     )

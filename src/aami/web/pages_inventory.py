@@ -29,7 +29,7 @@ from aami.web.common import (
     redirect,
 )
 from aami.web.forms import Errors, FieldError, FormData, format_kv, parse_kv
-from aami.web.paging import PAGE_SIZE, Pager, contains, filtered, page_number
+from aami.web.paging import PAGE_SIZE, Pager, page_number, search_text
 
 router = APIRouter(route_class=UiRoute)
 
@@ -85,24 +85,16 @@ def _read_group(form: FormData) -> tuple[dict[str, str], dict[str, Any], Errors]
 @router.get("/groups")
 def group_list(request: Request, _: LoginDep, session: DbDep, q: str = "") -> Response:
     """Groups, filtered by any part of their id, name, description or labels."""
-    number, q = page_number(request), q.strip()
-    offset = (number - 1) * PAGE_SIZE
-    if q:
-        rows, total = filtered(
-            lambda off, lim: groups.list_groups(session, offset=off, limit=lim),
-            lambda g: contains(q, g.id, g.name, g.description, g.labels),
-            offset=offset,
-            limit=PAGE_SIZE,
-        )
-    else:
-        found, total = groups.list_groups(session, offset=offset, limit=PAGE_SIZE)
-        rows = list(found)
+    number, q = page_number(request), search_text(q)
+    rows, total = groups.list_groups(
+        session, q=q or None, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
     return page(
         request,
         "groups/list.html",
         nav="groups",
         title="Groups",
-        groups=rows,
+        groups=list(rows),
         q=q,
         pager=Pager(request, number, total),
     )
@@ -292,31 +284,21 @@ def target_list(
     status: str = "",
 ) -> Response:
     """Targets, filtered by group, status and any part of hostname, address, id or labels."""
-    number, q = page_number(request), q.strip()
-    offset = (number - 1) * PAGE_SIZE
-    status_filter = status if status in STATUSES else None
-
-    def fetch(off: int, lim: int) -> tuple[Any, int]:
-        return targets.list_targets(
-            session, group=group or None, status=status_filter, offset=off, limit=lim
-        )
-
-    if q:
-        rows, total = filtered(
-            fetch,
-            lambda t: contains(q, t.id, t.hostname, t.ip_address, t.labels),
-            offset=offset,
-            limit=PAGE_SIZE,
-        )
-    else:
-        found, total = fetch(offset, PAGE_SIZE)
-        rows = list(found)
+    number, q = page_number(request), search_text(q)
+    rows, total = targets.list_targets(
+        session,
+        group=group or None,
+        status=status if status in STATUSES else None,
+        q=q or None,
+        offset=(number - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
     return page(
         request,
         "targets/list.html",
         nav="targets",
         title="Targets",
-        targets=rows,
+        targets=list(rows),
         q=q,
         group=group,
         status=status,

@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from aami.alertmanager.publisher import SCOPE, AlertmanagerPublisher
-from aami.errors import AamiError, NotFound
+from aami.alertmanager import status as am_status
+from aami.alertmanager.publisher import AlertmanagerPublisher
+from aami.errors import AamiError
+from aami.prometheus import service as prometheus
 from aami.prometheus.publisher import RulePublisher
 from aami.publishing import service as publishing
-from aami.publishing.reconciler import Job, Reconciler
-from aami.publishing.types import PassResult, Target, Trigger
+from aami.publishing.reconciler import Reconciler
+from aami.publishing.types import PassResult, Target
 from aami.web.common import ACTOR, DbDep, FormDep, LoginDep, UiRoute, page
 from aami.web.paging import PAGE_SIZE, Pager, page_number
 
@@ -30,23 +32,11 @@ def sync_summary(request: Request, session: Session) -> dict[str, Any]:
     notifications: AlertmanagerPublisher = request.app.state.alertmanager_publisher
     summary: dict[str, Any] = {}
     try:
-        summary["prometheus"] = publishing.sync_report(
-            session,
-            reconciler,
-            Target.PROMETHEUS,
-            rules.status_now(),
-            scope_of=rules.store.scope_of,
-        )
+        summary["prometheus"] = prometheus.sync_report(session, reconciler, rules)
     except OSError as exc:
         summary["prometheus"] = {"in_sync": False, "last_error": str(exc), "scopes": {}}
     if notifications.managed:
-        summary["alertmanager"] = publishing.sync_report(
-            session,
-            reconciler,
-            Target.ALERTMANAGER,
-            notifications.status_now(),
-            scope_of=lambda _name: SCOPE,
-        )
+        summary["alertmanager"] = am_status.sync_report(session, reconciler, notifications)
     return summary
 
 
@@ -67,7 +57,7 @@ def _publishing_page(
         session, target=None, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     try:
-        files = store.info()
+        files = prometheus.rule_files(rules)
         files_error = ""
     except OSError as exc:
         files, files_error = [], f"the rule directory {store.root} cannot be read: {exc}"
@@ -103,9 +93,8 @@ def regenerate(request: Request, _: FormDep, session: DbDep) -> Response:
     """Ask the publisher to render every rule file, write what changed, validate, reload
     and confirm; show the result if it is done within a few seconds."""
     reconciler: Reconciler = request.app.state.reconciler
-    job = Job(full=True, trigger=Trigger.REGENERATE, actor=ACTOR)
     try:
-        result = publishing.request_pass(reconciler, Target.PROMETHEUS, job, wait=WAIT)
+        result = prometheus.regenerate(reconciler, actor=ACTOR, wait=WAIT)
     except AamiError as exc:
         return _publishing_page(request, session, error=exc.detail, status_code=409)
     return _publishing_page(request, session, result=result, scheduled=result is None)
@@ -114,13 +103,9 @@ def regenerate(request: Request, _: FormDep, session: DbDep) -> Response:
 @router.get("/publishing/files/{name}")
 def rule_file(request: Request, name: str, _: LoginDep) -> Response:
     """One generated rule file as it is on disk."""
-    store = request.app.state.rule_publisher.store
-    if name not in store.managed():
-        raise NotFound(f"there is no generated rule file {name!r} in {store.root}")
-    content = store.read(name)
-    if content is None:
-        raise NotFound(f"{name} was removed while it was being read")
-    info: dict[str, Any] = next((asdict(f) for f in store.info() if f.name == name), {})
+    rules: RulePublisher = request.app.state.rule_publisher
+    content, found = prometheus.read_rule_file(rules, name)
+    info: dict[str, Any] = asdict(found) if found is not None else {}
     return page(
         request,
         "rule_file.html",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aami.prometheus.rule_files import RuleFileStore, promtool_check, write_atomic
+from aami.common.files import write_atomic
+from aami.prometheus.rule_files import RuleFileStore, promtool_check
 
 GOOD = "groups:\n- name: aami-g\n  rules:\n  - alert: A\n    expr: up == 0\n"
 

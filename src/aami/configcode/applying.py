@@ -1,0 +1,256 @@
+"""Applying one entity of the document: create, update or delete it through its domain
+service, so validation, audit and the rule-scope marks are the services' own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from aami.alertmanager import notifications
+from aami.alertmanager.models import NotificationChannel, NotificationRoute
+from aami.alertmanager.publisher import AlertmanagerPublisher
+from aami.alertmanager.schemas import ChannelCreate, ChannelUpdate, RouteCreate, RouteUpdate
+from aami.alerts import service as alerts
+from aami.alerts.models import AlertRule, AlertTemplate
+from aami.alerts.schemas import (
+    AlertRuleCreate,
+    AlertRuleUpdate,
+    AlertTemplateCreate,
+    AlertTemplateUpdate,
+)
+from aami.checks import service as checks
+from aami.checks.models import ScriptPolicy, ScriptTemplate
+from aami.checks.schemas import (
+    ScriptPolicyCreate,
+    ScriptPolicyUpdate,
+    ScriptTemplateCreate,
+    ScriptTemplateUpdate,
+)
+from aami.configcode.document import KEEP, Fields, resolve_secret
+from aami.configcode.export import export_channel, export_exporter
+from aami.errors import Invalid
+from aami.groups import service as groups
+from aami.groups.models import Group
+from aami.groups.schemas import GroupCreate, GroupUpdate
+from aami.targets import service as targets
+from aami.targets.models import Target
+from aami.targets.schemas import ExporterCreate, ExporterUpdate, TargetCreate, TargetUpdate
+
+__all__ = [
+    "Context",
+    "create_alert_rule",
+    "create_alert_template",
+    "create_channel",
+    "create_group",
+    "create_route",
+    "create_script_policy",
+    "create_script_template",
+    "create_target",
+    "delete_alert_rule",
+    "delete_alert_template",
+    "delete_channel",
+    "delete_group",
+    "delete_route",
+    "delete_script_policy",
+    "delete_script_template",
+    "delete_target",
+    "diff_channel",
+    "update_alert_rule",
+    "update_alert_template",
+    "update_channel",
+    "update_group",
+    "update_route",
+    "update_script_policy",
+    "update_script_template",
+    "update_target",
+]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every change needs: the one transaction, who makes it, and the Alertmanager
+    config publisher that checks channel and route changes."""
+
+    session: Session
+    actor: str
+    am: AlertmanagerPublisher
+
+
+# ---- groups and targets ------------------------------------------------------------------
+
+
+def create_group(ctx: Context, entity_id: str, data: Fields) -> None:
+    groups.create(ctx.session, actor=ctx.actor, data=GroupCreate(id=entity_id, **data))
+
+
+def update_group(ctx: Context, group: Group, changed: Fields) -> None:
+    groups.update(ctx.session, actor=ctx.actor, group=group, data=GroupUpdate(**changed))
+
+
+def delete_group(ctx: Context, group: Group) -> None:
+    groups.delete(ctx.session, actor=ctx.actor, group=group)
+
+
+def create_target(ctx: Context, entity_id: str, data: Fields) -> None:
+    targets.create(ctx.session, actor=ctx.actor, data=TargetCreate(id=entity_id, **data))
+
+
+def update_target(ctx: Context, target: Target, changed: Fields) -> None:
+    wanted = changed.pop("exporters", None)
+    if changed:
+        targets.update(ctx.session, actor=ctx.actor, target=target, data=TargetUpdate(**changed))
+    if wanted is None:
+        return
+    # The inline list is the target's whole set of exporters, matched by port.
+    by_port = {e["port"]: e for e in wanted}
+    current = {e.port: e for e in target.exporters}
+    for port, exporter in sorted(current.items()):
+        if port not in by_port:
+            targets.delete_exporter(ctx.session, actor=ctx.actor, exporter=exporter)
+    for port, item in sorted(by_port.items()):
+        existing = current.get(port)
+        if existing is None:
+            targets.create_exporter(
+                ctx.session, actor=ctx.actor, data=ExporterCreate(target_id=target.id, **item)
+            )
+            continue
+        diff = {k: v for k, v in item.items() if export_exporter(existing)[k] != v}
+        if diff:
+            targets.update_exporter(
+                ctx.session, actor=ctx.actor, exporter=existing, data=ExporterUpdate(**diff)
+            )
+    ctx.session.refresh(target)
+
+
+def delete_target(ctx: Context, target: Target) -> None:
+    targets.delete(ctx.session, actor=ctx.actor, target=target)
+
+
+# ---- alert templates and rules -----------------------------------------------------------
+
+
+def create_alert_template(ctx: Context, entity_id: str, data: Fields) -> None:
+    alerts.create_template(
+        ctx.session, actor=ctx.actor, data=AlertTemplateCreate(id=entity_id, **data)
+    )
+
+
+def update_alert_template(ctx: Context, template: AlertTemplate, changed: Fields) -> None:
+    alerts.update_template(
+        ctx.session, actor=ctx.actor, template=template, data=AlertTemplateUpdate(**changed)
+    )
+
+
+def delete_alert_template(ctx: Context, template: AlertTemplate) -> None:
+    alerts.delete_template(ctx.session, actor=ctx.actor, template=template)
+
+
+def create_alert_rule(ctx: Context, entity_id: str, data: Fields) -> None:
+    alerts.create_rule(ctx.session, actor=ctx.actor, data=AlertRuleCreate(id=entity_id, **data))
+
+
+def update_alert_rule(ctx: Context, rule: AlertRule, changed: Fields) -> None:
+    alerts.update_rule(ctx.session, actor=ctx.actor, rule=rule, data=AlertRuleUpdate(**changed))
+
+
+def delete_alert_rule(ctx: Context, rule: AlertRule) -> None:
+    alerts.delete_rule(ctx.session, actor=ctx.actor, rule=rule)
+
+
+# ---- script templates and policies -------------------------------------------------------
+
+
+def create_script_template(ctx: Context, entity_id: str, data: Fields) -> None:
+    checks.create_template(
+        ctx.session, actor=ctx.actor, data=ScriptTemplateCreate(id=entity_id, **data)
+    )
+
+
+def update_script_template(ctx: Context, template: ScriptTemplate, changed: Fields) -> None:
+    checks.update_template(
+        ctx.session, actor=ctx.actor, template=template, data=ScriptTemplateUpdate(**changed)
+    )
+
+
+def delete_script_template(ctx: Context, template: ScriptTemplate) -> None:
+    checks.delete_template(ctx.session, actor=ctx.actor, template=template)
+
+
+def create_script_policy(ctx: Context, entity_id: str, data: Fields) -> None:
+    checks.create_policy(
+        ctx.session, actor=ctx.actor, data=ScriptPolicyCreate(id=entity_id, **data)
+    )
+
+
+def update_script_policy(ctx: Context, policy: ScriptPolicy, changed: Fields) -> None:
+    checks.update_policy(
+        ctx.session, actor=ctx.actor, policy=policy, data=ScriptPolicyUpdate(**changed)
+    )
+
+
+def delete_script_policy(ctx: Context, policy: ScriptPolicy) -> None:
+    checks.delete_policy(ctx.session, actor=ctx.actor, policy=policy)
+
+
+# ---- notification channels and routes ----------------------------------------------------
+
+
+def create_channel(ctx: Context, entity_id: str, data: Fields) -> None:
+    data = dict(data)
+    secret = resolve_secret(entity_id, data.pop("secret"), None)
+    notifications.create_channel(
+        ctx.session,
+        ctx.am,
+        actor=ctx.actor,
+        data=ChannelCreate(
+            id=entity_id, secret=secret if isinstance(secret, str) else None, **data
+        ),
+    )
+
+
+def update_channel(ctx: Context, channel: NotificationChannel, changed: Fields) -> None:
+    notifications.update_channel(
+        ctx.session, ctx.am, actor=ctx.actor, channel=channel, data=ChannelUpdate(**changed)
+    )
+
+
+def delete_channel(ctx: Context, channel: NotificationChannel) -> None:
+    notifications.delete_channel(ctx.session, ctx.am, actor=ctx.actor, channel=channel)
+
+
+def diff_channel(desired: Fields, channel: NotificationChannel) -> Fields:
+    """The channel's changed fields as ChannelUpdate takes them; name/type cannot change."""
+    current = export_channel(channel)
+    fixed = [name for name in ("name", "type") if desired[name] != current[name]]
+    if fixed:
+        raise Invalid(
+            f"notification_channels.{channel.id}: {' and '.join(fixed)} cannot change in place; "
+            "give the new channel a new id and point the routes at it"
+        )
+    changed: Fields = {}
+    if desired["settings"] != current["settings"]:
+        changed["settings"] = desired["settings"]
+    secret = resolve_secret(channel.id, desired["secret"], channel)
+    if secret is not KEEP and secret != channel.secret:
+        changed["secret"] = secret
+    return changed
+
+
+def create_route(ctx: Context, entity_id: str, data: Fields) -> None:
+    notifications.create_route(
+        ctx.session,
+        ctx.am,
+        actor=ctx.actor,
+        data=RouteCreate.model_validate({"id": entity_id, **data}),
+    )
+
+
+def update_route(ctx: Context, route: NotificationRoute, changed: Fields) -> None:
+    notifications.update_route(
+        ctx.session, ctx.am, actor=ctx.actor, route=route, data=RouteUpdate.model_validate(changed)
+    )
+
+
+def delete_route(ctx: Context, route: NotificationRoute) -> None:
+    notifications.delete_route(ctx.session, ctx.am, actor=ctx.actor, route=route)
