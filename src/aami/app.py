@@ -23,9 +23,10 @@ from aami.alerts.endpoints import seed_router
 from aami.alerts.endpoints import templates_router as alert_templates_router
 from aami.alerts.service import RULE_CHECKER
 from aami.api.errors import install_error_handlers
-from aami.api.health import Readiness
+from aami.api.health import READY_RESPONSES, Readiness
 from aami.api.limits import AuthLimiter, RequestGuard
 from aami.api.metrics import MetricsMiddleware, make_registry
+from aami.api.state import AppServices
 from aami.audit.endpoints import router as audit_router
 from aami.auth.tokens import NodeTokenCache
 from aami.checks.endpoints import checks_router
@@ -102,16 +103,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         description="Alerting configuration for AI-accelerator clusters.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.sd_cache = SdCache(settings.sd_cache_size)
-    app.state.checks_cache = ChecksCache()
-    app.state.signer = signer_for(settings)  # check scripts are signed (security/signing)
-    app.state.revisions = RevisionCache(app.state.sessionmaker)
-    on_areas_committed(app.state.sessionmaker, app.state.revisions.invalidate)
-    app.state.node_tokens = NodeTokenCache(ttl=settings.node_token_cache_ttl)
-    factory = app.state.sessionmaker
+    factory = make_sessionmaker(engine)
+    revisions = RevisionCache(factory)
+    on_areas_committed(factory, revisions.invalidate)
     # Every session of this app checks rules with promtool before they are saved.
     factory.configure(
         info={
@@ -159,25 +153,36 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         ),
     )
     watcher = SilenceWatcher(factory, alertmanager, settings.silence_watch_interval)
-    app.state.alertmanager = alertmanager
-    app.state.alertmanager_publisher = notifications
-    app.state.silence_watcher = watcher
-    app.state.rule_store = rule_store
-    app.state.prometheus = prometheus
-    app.state.rule_publisher = rules
-    app.state.reconciler = reconciler
-    registry, requests, latency = make_registry()
-    registry.register(PublishingCollector(reconciler))
-    app.state.auth_limiter = AuthLimiter(
+    limiter = AuthLimiter(
         limit=settings.auth_failure_limit,
         window=settings.auth_failure_window,
         block=settings.auth_block_duration,
         trusted_proxies=settings.trusted_proxies,
     )
+    app.state.services = AppServices(
+        settings=settings,
+        engine=engine,
+        sessionmaker=factory,
+        revisions=revisions,
+        node_tokens=NodeTokenCache(ttl=settings.node_token_cache_ttl),
+        auth_limiter=limiter,
+        signer=signer_for(settings),  # check scripts are signed (security/signing)
+        sd_cache=SdCache(settings.sd_cache_size),
+        checks_cache=ChecksCache(),
+        prometheus=prometheus,
+        rule_store=rule_store,
+        rule_publisher=rules,
+        alertmanager=alertmanager,
+        alertmanager_publisher=notifications,
+        silence_watcher=watcher,
+        reconciler=reconciler,
+    )
+    registry, requests, latency = make_registry()
+    registry.register(PublishingCollector(reconciler))
     # Inside the metrics middleware, so refusals are counted; before the app reads a body.
     app.add_middleware(
         RequestGuard,
-        limiter=app.state.auth_limiter,
+        limiter=limiter,
         max_body=settings.max_request_body,
         admin_token=settings.admin_token,
         large_bodies={
@@ -226,7 +231,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
 
     readiness = Readiness(factory, reconciler.lease.holder)
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get("/health/ready", tags=["health"], responses=READY_RESPONSES)
     def ready() -> JSONResponse:
         """The database answers and accepts writes (503 otherwise); publishing problems are
         reported here too, but do not take the replica out of service (it still serves

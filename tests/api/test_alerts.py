@@ -55,8 +55,12 @@ def _files(rules_dir: Path) -> dict[str, str]:
 
 
 def _published(client: TestClient, rules_dir: Path, names: set[str]) -> dict[str, str]:
+    def probe() -> dict[str, str] | None:
+        files = _files(rules_dir)
+        return files if files and set(files) == names else None
+
     return wait_for(
-        lambda: (files := _files(rules_dir)) and set(files) == names and files,
+        probe,
         timeout=15,
         what=f"rule files {sorted(names)}",
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.support.api import create, error
+from tests.support.api import app_services, create, error
 
 # The spec's example 3, as written.
-MOUNT_CHECK = {
+MOUNT_CHECK: dict[str, Any] = {
     "name": "mount-check",
     "script_type": "mount",
     "script_content": '#!/bin/bash\nPATHS="$1"\nfor path in ${PATHS//,/ }; do\n  if mountpoint'
@@ -49,7 +50,7 @@ def _fleet(client: TestClient) -> dict[str, object]:
 
 def test_example_3_effective_check(client: TestClient) -> None:
     template = _fleet(client)
-    assert template["hash"] == hashlib.sha256(MOUNT_CHECK["script_content"].encode()).hexdigest()  # type: ignore[union-attr]
+    assert template["hash"] == hashlib.sha256(MOUNT_CHECK["script_content"].encode()).hexdigest()
     assert template["timeout_seconds"] == 30
     create(
         client,
@@ -66,7 +67,7 @@ def test_example_3_effective_check(client: TestClient) -> None:
     assert client.get("/api/v1/checks/target/gpu-node-01").json() == checks
     # the seed's shape, plus the signatures (tests/api/test_signing.py verifies them)
     signatures = checks[0].pop("signatures")
-    assert [s["key_id"] for s in signatures] == client.app.state.signer.key_ids  # type: ignore[attr-defined]
+    assert [s["key_id"] for s in signatures] == app_services(client).signer.key_ids
     assert checks == [
         {
             "name": "mount-check",
@@ -123,7 +124,7 @@ def test_update_zero_and_false_are_values(client: TestClient) -> None:
 
 def test_policy_scope_validation(client: TestClient) -> None:
     _fleet(client)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"scope": "group"}, "group_id"),
         ({"scope": "group", "group_id": "nope"}, "nope"),
         ({"scope": "target"}, "target_id"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message, Scope
 
 from aami.api.limits import AuthLimiter, bearer_credential
 from aami.app import create_app
@@ -23,20 +24,20 @@ WRONG = {"Authorization": "Bearer wrong-token-wrong-token"}
 def _call(client: TestClient, path: str, headers: dict[str, str], chunks: int) -> dict[str, Any]:
     """Send a POST straight to the ASGI app; count what the app pulled from the body."""
     pulled = {"messages": 0, "bytes": 0}
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     chunk = b"x" * 65536
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         pulled["messages"] += 1
         if pulled["messages"] > chunks:
             return {"type": "http.disconnect"}
         pulled["bytes"] += len(chunk)
         return {"type": "http.request", "body": chunk, "more_body": pulled["messages"] < chunks}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -20,7 +20,7 @@ from aami.auth.tokens import hash_token
 from aami.config import Settings
 from aami.registration.models import PendingRegistration
 from tests.conftest import AUTH
-from tests.support.api import create, error
+from tests.support.api import app_services, create, error
 from tests.support.wait import wait_for
 
 
@@ -33,7 +33,7 @@ class Node:
 
     def register(
         self, token: str, hostname: str, ip_address: str | None = None, **extra: Any
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """POST /bootstrap/register claiming the address it connects from (by default)."""
         return self.http.post(
             "/api/v1/bootstrap/register",
@@ -47,7 +47,7 @@ class Node:
             f"/api/v1/checks/target/{target}", headers={"Authorization": f"Bearer {node_token}"}
         ).status_code
 
-    def poll(self, queued: dict[str, Any]) -> httpx.Response:
+    def poll(self, queued: dict[str, Any]) -> httpx2.Response:
         return self.http.get(
             queued["poll_url"], headers={"Authorization": f"Bearer {queued['poll_token']}"}
         )
@@ -386,7 +386,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
 ) -> None:
     token = create(client, "/api/v1/bootstrap-tokens", {"name": "t"})["token"]
 
-    def via(api: TestClient, hostname: str, forwarded_for: str) -> httpx.Response:
+    def via(api: TestClient, hostname: str, forwarded_for: str) -> httpx2.Response:
         return api.post(
             "/api/v1/bootstrap/register",
             json={"hostname": hostname, "ip_address": "10.0.0.7"},
@@ -459,7 +459,7 @@ def test_pending_registrations_expire(client: TestClient) -> None:
     _node(client, "10.0.0.1").register(token_a, "gpu-node-01")
     queued = _node(client, "10.6.6.6").register(token_b, "gpu-node-01").json()
     past = datetime.now(UTC) - timedelta(seconds=1)
-    with client.app.state.sessionmaker.begin() as session:  # type: ignore[attr-defined]
+    with app_services(client).sessionmaker.begin() as session:
         session.execute(update(PendingRegistration).values(expires_at=past))
     assert "expired" in error(_node(client).poll(queued), 404)
     assert "expired" in error(
@@ -558,4 +558,4 @@ def test_without_a_cache_every_request_asks_the_database(
         node = Node(api, "10.0.0.5")
         node_token = node.register(token, "gpu-node-01").json()["node_token"]
         assert node.checks(node_token, "gpu-node-01") == 200
-        assert api.app.state.node_tokens.get(hash_token(node_token), 0) is None  # type: ignore[attr-defined]
+        assert app_services(api).node_tokens.get(hash_token(node_token), 0) is None

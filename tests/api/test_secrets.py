@@ -27,7 +27,7 @@ from aami.security.secrets import (
     use_box,
 )
 from tests.conftest import AUTH, TOKEN
-from tests.support.api import create
+from tests.support.api import app_services, create
 
 PLAINTEXT = "xoxb-do-not-store-me-in-clear-0123456789"
 
@@ -64,9 +64,9 @@ def test_secrets_are_stored_encrypted_and_read_back_in_plaintext(
     assert stored.startswith("gAAAAA")  # a Fernet token
     assert load_box(settings).decrypt(stored) == PLAINTEXT
     # The code above the ORM is unchanged: the publisher renders the plaintext secret file.
-    app = client.app
-    with session_scope(app.state.sessionmaker) as session:  # type: ignore[attr-defined]
-        rendered = app.state.alertmanager_publisher.render(session)  # type: ignore[attr-defined]
+    app = app_services(client)
+    with session_scope(app.sessionmaker) as session:
+        rendered = app.alertmanager_publisher.render(session)
     assert rendered.secrets == {"ops": PLAINTEXT}
 
 

@@ -18,7 +18,7 @@ from aami.config import Settings
 from aami.security.signing import Signer, SigningKey, default_key_path, load_or_create_key
 from tests.api.test_checks import MOUNT_CHECK
 from tests.conftest import AUTH, TOKEN
-from tests.support.api import create
+from tests.support.api import app_services, create
 
 SD_TOKEN = "sd-token-0123456789abcdef"
 
@@ -51,7 +51,7 @@ def test_every_check_is_signed_with_the_offered_key(client: TestClient) -> None:
     _fleet(client)
     checks, keys = _checks_and_keys(client)
     assert checks
-    assert list(keys) == client.app.state.signer.key_ids  # type: ignore[attr-defined]
+    assert list(keys) == app_services(client).signer.key_ids
     for check in checks:
         assert verify_check(check.message(), check.signatures, keys) is None
         # one changed byte of what reaches the node, and the signature no longer holds
@@ -97,8 +97,8 @@ def test_the_default_key_lives_beside_a_sqlite_database_or_in_the_state_dir(
 
 def test_two_apps_on_one_database_file_sign_with_one_key(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'aami.db'}", admin_token=TOKEN)
-    first = create_app(settings).state.signer
-    second = create_app(settings).state.signer
+    first = app_services(create_app(settings)).signer
+    second = app_services(create_app(settings)).signer
     assert first.key_ids == second.key_ids
     assert (tmp_path / "aami.db.signing-key").exists()
 

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Run:
         return {name for name, _ in self.samples}
 
 
-def check(name: str, config: dict[str, object] | None = None) -> Check:
+def check(name: str, config: Mapping[str, object] | None = None) -> Check:
     """The seeded template ``name`` as the agent receives it (template defaults + config)."""
     template = TEMPLATES[name]
     content = template["script_content"]
@@ -75,7 +76,7 @@ def run(
     tmp_path: Path,
     *,
     path: list[Path],
-    config: dict[str, object] | None = None,
+    config: Mapping[str, object] | None = None,
 ) -> Run:
     """Run the default script ``name`` like the agent, with ``path`` as PATH; parse its output."""
     item = check(name, config)
@@ -107,7 +108,7 @@ def run(
     return Run(done.returncode, done.stdout, done.stderr, samples, types)
 
 
-def fake_bin(tmp_path: Path, **commands: dict[str, object]) -> Path:
+def fake_bin(tmp_path: Path, **commands: Mapping[str, object]) -> Path:
     """A directory of fake commands; ``commands[name]`` is the fake's spec (see ``FAKE``)."""
     directory = tmp_path / "bin"
     directory.mkdir(exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def smi(query: str, temperature: str, remapped: str, **query_rule: object) -> di
     }
 
 
-def dmesg(file: str | None = None, *, denied: bool = False) -> dict[str, object]:
+def dmesg(file: str | None = None, *, denied: bool = False) -> Mapping[str, object]:
     if denied:
         return {"rules": [{"stderr": DENIED, "exit": 1}]}
     return {"rules": [{"file": file}] if file else [{"stdout": ""}]}
@@ -258,7 +259,7 @@ def test_no_devices(tmp_path: Path) -> None:
 def test_nvidia_smi_unusable_is_a_source_failure(
     tmp_path: Path, tool: dict[str, object] | None, why: str
 ) -> None:
-    commands: dict[str, dict[str, object]] = {"dmesg": dmesg()}
+    commands: dict[str, Mapping[str, object]] = {"dmesg": dmesg()}
     if tool is not None:
         commands["nvidia-smi"] = tool
     result = run("gpu-health", tmp_path, path=[fake_bin(tmp_path, **commands)])

@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from aami.cli.main import app
 from aami.cli.operations import duration_hours, parse_matcher

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from aami.cli.main import app
 from tests.support.ports import free_port

@@ -169,7 +169,7 @@ def script_names(tmp: Path) -> dict[str, frozenset[str]]:
     names: dict[str, set[str]] = {}
     gpu = tmp / "gpu"
     gpu.mkdir()
-    smi = {
+    smi: dict[str, object] = {
         "rules": [
             {
                 "match": ["--query-gpu="],
@@ -190,12 +190,12 @@ def script_names(tmp: Path) -> dict[str, frozenset[str]]:
             },
         ]
     }
-    dmesg = {"rules": [{"file": fixture("dmesg", "xid-mig.txt")}]}
+    dmesg: dict[str, object] = {"rules": [{"file": fixture("dmesg", "xid-mig.txt")}]}
     tools = fake_bin(gpu, **{"nvidia-smi": smi, "dmesg": dmesg})
     names["gpu-health"] = run("gpu-health", gpu, path=[tools], config={"expected_gpus": 8}).names()
     mixed = tmp / "gpu-mixed"
     mixed.mkdir()
-    smi_mixed = {
+    smi_mixed: dict[str, object] = {
         "rules": [
             {
                 "match": ["--query-gpu="],

@@ -157,8 +157,8 @@ def test_prometheus_unreachable_during_a_change(alert_stack: Stack) -> None:
         assert status["reload_pending"] is False
         # the publisher reloaded by itself (its retry, or the next pass) after the pending one
         history = api.get("/api/v1/prometheus/rules/history").json()["data"]
-        pending = next(i for i, h in enumerate(history) if h["result"] == "pending_reload")
-        assert any(h["reload"] == "ok" and h["actor"] == "publisher" for h in history[:pending])
+        pending_at = next(i for i, h in enumerate(history) if h["result"] == "pending_reload")
+        assert any(h["reload"] == "ok" and h["actor"] == "publisher" for h in history[:pending_at])
         assert stack.webhook is not None
         stack.webhook.wait_for_alert(alertname="GPUHot_Training")
 

@@ -188,10 +188,12 @@ def test_mount_check_alert_fires_and_resolves(alert_stack: Stack, tmp_path: Path
     result = _agent(stack, config)
     assert result.returncode == 0, result.stdout + result.stderr
 
+    webhook = stack.webhook
+
     def resolved() -> bool:
         return any(
-            a["labels"].get("path") == str(models) for a in stack.webhook.alerts(status="resolved")
-        )  # type: ignore[union-attr]
+            a["labels"].get("path") == str(models) for a in webhook.alerts(status="resolved")
+        )
 
     wait_for(resolved, timeout=60, what="the resolved notification")
 

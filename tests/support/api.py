@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from aami.api.state import AppServices, services
 
 
 def create(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -22,3 +25,9 @@ def error(response: Any, status: int) -> str:
     assert set(body) == {"error", "detail"}, body
     assert body["detail"], body
     return str(body["detail"])
+
+
+def app_services(client: TestClient | FastAPI) -> AppServices:
+    """The services of the app behind a test client (or of an app)."""
+    app = client if isinstance(client, FastAPI) else cast(FastAPI, client.app)
+    return services(app)

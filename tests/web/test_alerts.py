@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from aami.alertmanager.client import AlertmanagerClient
+from tests.support.api import app_services
 from tests.web.conftest import Ui
 
 NOW = "2026-01-01T00:00:00Z"
@@ -75,7 +76,7 @@ class FakeAlertmanager:
 @pytest.fixture
 def fake(ui_app: FastAPI, ui: Ui) -> FakeAlertmanager:
     am = FakeAlertmanager()
-    ui_app.state.alertmanager = AlertmanagerClient(
+    app_services(ui_app).alertmanager = AlertmanagerClient(
         "http://alertmanager.test", transport=httpx.MockTransport(am.handle)
     )
     for name, group in (("prod", "production"), ("dev", "development")):

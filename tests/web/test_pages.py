@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import TOKEN
+from tests.support.api import app_services
 from tests.web.conftest import Ui, csrf_of, login
 
 PAGES = [
@@ -93,9 +94,9 @@ def test_dashboard_says_what_is_unreachable(ui: Ui) -> None:
 
 
 def test_pages_say_when_alertmanager_support_is_missing(
-    ui: Ui, monkeypatch: pytest.MonkeyPatch
+    ui: Ui, ui_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ui.client.app.state, "alertmanager", None)
+    monkeypatch.setattr(app_services(ui_app), "alertmanager", None)
     for path in ("/ui/", "/ui/alerts", "/ui/silences"):
         response = ui.get(path)
         assert response.status_code == 200

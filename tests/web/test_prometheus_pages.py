@@ -15,6 +15,7 @@ from sqlalchemy import select
 from aami.alerts.models import AlertTemplate
 from aami.common.changes import mark_rule_scopes
 from aami.prometheus.client import PrometheusClient
+from tests.support.api import app_services
 from tests.web.conftest import Ui
 from tests.web.test_pages import TEMPLATE_FORM, _fleet
 
@@ -46,7 +47,7 @@ def _prometheus(request: httpx.Request) -> httpx.Response:
 
 @pytest.fixture
 def prometheus(ui_app: FastAPI) -> None:
-    ui_app.state.prometheus = PrometheusClient(
+    app_services(ui_app).prometheus = PrometheusClient(
         "http://prometheus.test", transport=httpx.MockTransport(_prometheus)
     )
 
@@ -82,7 +83,7 @@ def test_publishing_shows_a_failed_publish_and_what_is_out_of_sync(ui: Ui, ui_ap
     )
     assert response.status_code == 201, response.text
     # Poisoned behind the API's back (a hand-edited database): promtool refuses it.
-    with ui_app.state.sessionmaker() as session:
+    with app_services(ui_app).sessionmaker() as session:
         template = session.scalars(select(AlertTemplate)).one()
         template.annotations = {"summary": "{{ not_a_function }}"}
         session.flush()

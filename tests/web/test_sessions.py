@@ -18,12 +18,13 @@ from aami.db.session import session_scope
 from aami.web.routes import install
 from aami.web.security import session_id_hash
 from tests.conftest import TOKEN
+from tests.support.api import app_services
 from tests.support.wait import wait_for
 from tests.web.conftest import Ui, csrf_of, login
 
 
 def _rows(app: FastAPI) -> list[UiSession]:
-    with session_scope(app.state.sessionmaker) as db:
+    with session_scope(app_services(app).sessionmaker) as db:
         return list(db.scalars(select(UiSession)).all())
 
 
@@ -91,9 +92,9 @@ def test_sessions_expire(settings: Settings) -> None:
 
 def test_active_session_window(ui_app: FastAPI) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    with session_scope(ui_app.state.sessionmaker) as db:
+    with session_scope(app_services(ui_app).sessionmaker) as db:
         ui_sessions.start(db, id_hash="h" * 64, lifetime=3600, now=start)
-    with session_scope(ui_app.state.sessionmaker) as db:
+    with session_scope(app_services(ui_app).sessionmaker) as db:
         assert ui_sessions.active(db, id_hash="h" * 64, now=start + timedelta(seconds=3599))
         assert ui_sessions.active(db, id_hash="h" * 64, now=start + timedelta(seconds=3600)) is None
         assert ui_sessions.active(db, id_hash="x" * 64, now=start) is None

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from aami.alertmanager.client import AlertmanagerClient, AlertmanagerError
-from aami.alertmanager.schemas import AlertRead, Matcher
+from aami.alertmanager.schemas import AlertGroupRead, AlertRead, Matcher
 from aami.errors import Unavailable
 from aami.groups.repository import GroupRepository
 from aami.targets.repository import TargetRepository
@@ -91,17 +91,17 @@ def list_alerts(
     return sorted(alerts, key=lambda a: a.starts_at, reverse=True)
 
 
-def alert_groups(client: AlertmanagerClient) -> list[dict[str, Any]]:
+def alert_groups(client: AlertmanagerClient) -> list[AlertGroupRead]:
     """Alertmanager's alert groups, as it routed and grouped them."""
     try:
         groups = client.alert_groups()
     except AlertmanagerError as exc:
         raise unavailable(exc) from None
     return [
-        {
-            "labels": g.get("labels") or {},
-            "receiver": (g.get("receiver") or {}).get("name"),
-            "alerts": [_alert(a).model_dump(mode="json") for a in g.get("alerts") or []],
-        }
+        AlertGroupRead(
+            labels=g.get("labels") or {},
+            receiver=(g.get("receiver") or {}).get("name"),
+            alerts=[_alert(a) for a in g.get("alerts") or []],
+        )
         for g in groups
     ]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -14,6 +14,8 @@ from aami.alertmanager.alerts import AlertState
 from aami.alertmanager.client import AlertmanagerClient
 from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.alertmanager.schemas import (
+    AlertGroupRead,
+    AlertmanagerStatus,
     AlertRead,
     ChannelCreate,
     ChannelRead,
@@ -26,7 +28,9 @@ from aami.alertmanager.schemas import (
     SilenceRead,
 )
 from aami.api.deps import AdminDep, PageDep, ReconcilerDep, SessionDep, SettingsDep
+from aami.api.state import services
 from aami.common.schemas import Page
+from aami.errors import Unavailable
 from aami.publishing.schemas import PublishRead
 
 router = APIRouter(tags=["alerts and silences"])
@@ -38,13 +42,14 @@ SilenceId = Annotated[UUID, Path(description="the silence's id, a UUID from Aler
 
 
 def _client(request: Request) -> AlertmanagerClient:
-    client: AlertmanagerClient = request.app.state.alertmanager
+    client = services(request).alertmanager
+    if client is None:
+        raise Unavailable("this server has no Alertmanager client")
     return client
 
 
 def _config(request: Request) -> AlertmanagerPublisher:
-    publisher: AlertmanagerPublisher = request.app.state.alertmanager_publisher
-    return publisher
+    return services(request).alertmanager_publisher
 
 
 @router.get("/alerts", response_model=list[AlertRead])
@@ -70,8 +75,8 @@ def list_alerts(
     )
 
 
-@router.get("/alerts/groups")
-def alert_groups(request: Request, _: AdminDep) -> list[dict[str, Any]]:
+@router.get("/alerts/groups", response_model=list[AlertGroupRead])
+def alert_groups(request: Request, _: AdminDep) -> list[AlertGroupRead]:
     """Alertmanager's alert groups (as routed and grouped)."""
     return alerts.alert_groups(_client(request))
 
@@ -164,10 +169,14 @@ def silence_group(
     )
 
 
-@router.get("/alertmanager/status")
+@router.get(
+    "/alertmanager/status",
+    response_model=AlertmanagerStatus,
+    response_model_exclude_unset=True,  # the keys differ: reachable or not, managed or not
+)
 def alertmanager_status(
     request: Request, session: SessionDep, reconciler: ReconcilerDep, _: AdminDep
-) -> dict[str, Any]:
+) -> AlertmanagerStatus:
     """Reachability, cluster peers, and the managed config: desired revision (database),
     written (file) and loaded (what Alertmanager reports), measured now."""
     return am_status.status(session, reconciler, _client(request), _config(request))

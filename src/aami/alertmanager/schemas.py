@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from aami.alerts.rendering import DURATION
 from aami.common.ids import EntityId
 from aami.common.schemas import LABEL_NAME, PartialUpdate, ReadModel
+from aami.publishing.schemas import PublisherRole, PublishRead, ScopeSyncRead
 
 ChannelType = Literal["webhook", "slack", "email", "pagerduty"]
 ReceiverName = Annotated[
@@ -54,6 +55,14 @@ class AlertRead(BaseModel):
     inhibited_by: list[str]
     receivers: list[str]
     generator_url: str | None = None
+
+
+class AlertGroupRead(BaseModel):
+    """An alert group as Alertmanager routed and grouped it."""
+
+    labels: dict[str, str] = Field(description="the group's labels (its route's group_by)")
+    receiver: str | None
+    alerts: list[AlertRead]
 
 
 class SilenceCreate(BaseModel):
@@ -176,3 +185,37 @@ class RouteRead(BaseModel):
     position: int
     created_at: datetime
     updated_at: datetime
+
+
+class AlertmanagerCluster(BaseModel):
+    status: str | None = Field(description="ready, settling or disabled")
+    peers: list[str | None] = Field(description="the peers' names")
+
+
+class AlertmanagerStatus(BaseModel):
+    """What ``GET /api/v1/alertmanager/status`` returns. Reachable: ``ready``, ``version``,
+    ``uptime``, ``cluster`` and ``config_path``; not: ``error``. Where AAMI manages the
+    config (``managed``): ``config`` (desired, written and loaded, measured now) and the
+    publisher's state; where it does not, ``in_sync`` is null and nothing more."""
+
+    url: str
+    reachable: bool
+    error: str | None = Field(default=None, description="why Alertmanager does not answer")
+    ready: bool | None = None
+    version: str | None = None
+    uptime: str | None = None
+    cluster: AlertmanagerCluster | None = None
+    managed: bool = Field(description="AAMI writes Alertmanager's config file")
+    config_path: str | None = None
+    last_publish: PublishRead | None
+    config: ScopeSyncRead | None = None
+    in_sync: bool | None = Field(description="null where AAMI does not manage the config")
+    out_of_sync: list[str] | None = None
+    publisher: PublisherRole | None = Field(default=None, description="this replica's role")
+    holder: str | None = Field(default=None, description="the publisher lease's holder")
+    epoch: int | None = None
+    pending_changes: int | None = None
+    consecutive_failures: int | None = None
+    last_in_sync_at: str | None = Field(default=None, description="ISO 8601")
+    seconds_since_in_sync: float | None = None
+    last_error: str | None = None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from aami.alertmanager.client import AlertmanagerClient, AlertmanagerError
 from aami.alertmanager.publisher import SCOPE, AlertmanagerPublisher
+from aami.alertmanager.schemas import AlertmanagerStatus
 from aami.common.schemas import Page, PageParams
 from aami.publishing import service as publishing
 from aami.publishing.reconciler import Reconciler
@@ -59,7 +60,7 @@ def status(
     reconciler: Reconciler,
     client: AlertmanagerClient,
     am: AlertmanagerPublisher,
-) -> dict[str, Any]:
+) -> AlertmanagerStatus:
     """Reachability, cluster peers and the last publish; where AAMI manages the config,
     its desired revision (database), written (file) and loaded (what Alertmanager
     reports), measured now."""
@@ -67,10 +68,10 @@ def status(
     answer["last_publish"] = publishing.latest_read(session, Target.ALERTMANAGER)
     if not am.managed:
         answer["in_sync"] = None
-        return answer
+        return AlertmanagerStatus.model_validate(answer)
     report = sync_report(session, reconciler, am)
     answer["config"] = report.pop("scopes").get(SCOPE)
-    return {**answer, **report}
+    return AlertmanagerStatus.model_validate({**answer, **report})
 
 
 def history_page(session: Session, *, page: PageParams) -> Page[PublishRead]:

@@ -415,85 +415,120 @@ def _at(at: Any) -> tuple[Any, ...]:
     return (None,) if at is None else (at.type, at.at)
 
 
+# How each kind of node is written into the flat list: its fields are appended to
+# ``out``, and its children returned in the order they are visited (so pushed reversed).
+_NO_CHILDREN: tuple[Any, ...] = ()
+
+
+def _vector_selector(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    out.append(node.name)
+    matchers = node.matchers
+    _matchers(matchers.matchers, out)
+    alternatives = matchers.or_matchers
+    out.append(len(alternatives))
+    for group in alternatives:
+        _matchers(group, out)
+    out.append(node.offset)
+    out += _at(node.at)
+    return _NO_CHILDREN
+
+
+def _binary_expr(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    out.append(str(node.op))
+    modifier = node.modifier
+    if modifier is None:
+        out.append(None)
+        return (node.rhs, node.lhs)
+    out += (modifier.card, modifier.return_bool)
+    matching = modifier.matching
+    if matching is None:
+        out.append(None)
+    else:
+        out.append(matching.type)
+        _labels(matching.labels, out)
+    group = modifier.group_labels
+    if group is None:
+        out.append(None)
+    else:
+        _labels(group, out)
+    fill = modifier.fill_values
+    out += (fill.lhs, fill.rhs)
+    return (node.rhs, node.lhs)
+
+
+def _number(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    value = node.val
+    out.append(value if value == value else _NAN)
+    return _NO_CHILDREN
+
+
+def _call(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    args = node.args
+    out += (node.func.name, len(args))
+    return tuple(reversed(args))
+
+
+def _matrix_selector(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    out.append(node.range)
+    return (node.vector_selector,)
+
+
+def _aggregate(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    out.append(str(node.op))
+    modifier = node.modifier
+    if modifier is None:
+        out.append(None)
+    else:
+        out.append(modifier.type)
+        _labels(modifier.labels, out)
+    param = node.param
+    out.append(param is None)
+    return (node.expr,) if param is None else (node.expr, param)
+
+
+def _inner(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    return (node.expr,)
+
+
+def _string(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    out.append(node.val)
+    return _NO_CHILDREN
+
+
+def _subquery(node: Any, out: list[Any]) -> tuple[Any, ...]:
+    out += (node.range, node.step, node.offset, *_at(node.at))
+    return (node.expr,)
+
+
+_FLATTEN: dict[type, Callable[[Any, list[Any]], tuple[Any, ...]]] = {
+    VectorSelector: _vector_selector,
+    BinaryExpr: _binary_expr,
+    NumberLiteral: _number,
+    Call: _call,
+    MatrixSelector: _matrix_selector,
+    AggregateExpr: _aggregate,
+    ParenExpr: _inner,
+    UnaryExpr: _inner,
+    StringLiteral: _string,
+    SubqueryExpr: _subquery,
+}
+
+
 def _flatten(tree: Any) -> list[Any]:
     """The parsed tree as one flat list: each node's type, then its fields in a fixed
     order, every list led by its length, children depth-first, so that one list is one
     tree. Leaf values (numbers, strings, names, durations, times) are items of their own."""
     out: list[Any] = []
-    append = out.append
     stack = [tree]
-    pop = stack.pop
-    push = stack.append
+    pop, extend, append, handlers = stack.pop, stack.extend, out.append, _FLATTEN
     while stack:
         node = pop()
         kind = type(node)
-        append(kind)
-        # Ordered by how often each kind occurs in alert rules.
-        if kind is VectorSelector:
-            append(node.name)
-            matchers = node.matchers
-            _matchers(matchers.matchers, out)
-            alternatives = matchers.or_matchers
-            append(len(alternatives))
-            for group in alternatives:
-                _matchers(group, out)
-            append(node.offset)
-            out += _at(node.at)
-        elif kind is BinaryExpr:
-            append(str(node.op))
-            modifier = node.modifier
-            if modifier is None:
-                append(None)
-            else:
-                out += (modifier.card, modifier.return_bool)
-                matching = modifier.matching
-                if matching is None:
-                    append(None)
-                else:
-                    append(matching.type)
-                    _labels(matching.labels, out)
-                group = modifier.group_labels
-                if group is None:
-                    append(None)
-                else:
-                    _labels(group, out)
-                fill = modifier.fill_values
-                out += (fill.lhs, fill.rhs)
-            push(node.rhs)
-            push(node.lhs)
-        elif kind is NumberLiteral:
-            value = node.val
-            append(value if value == value else _NAN)
-        elif kind is Call:
-            append(node.func.name)
-            args = node.args
-            append(len(args))
-            stack.extend(reversed(args))
-        elif kind is MatrixSelector:
-            append(node.range)
-            push(node.vector_selector)
-        elif kind is AggregateExpr:
-            append(str(node.op))
-            modifier = node.modifier
-            if modifier is None:
-                append(None)
-            else:
-                append(modifier.type)
-                _labels(modifier.labels, out)
-            param = node.param
-            append(param is None)
-            push(node.expr)
-            if param is not None:
-                push(param)
-        elif kind is ParenExpr or kind is UnaryExpr:
-            push(node.expr)
-        elif kind is StringLiteral:
-            append(node.val)
-        elif kind is SubqueryExpr:
-            out += (node.range, node.step, node.offset, *_at(node.at))
-            push(node.expr)
-        else:
+        handler = handlers.get(kind)
+        if handler is None:
             raise RenderError(f"the query holds a {kind.__name__}, which AAMI cannot check")
+        append(kind)
+        extend(handler(node, out))
     return out
 
 

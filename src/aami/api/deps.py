@@ -1,21 +1,26 @@
-"""FastAPI dependencies shared by every router: session, principal, pagination."""
+"""FastAPI dependencies shared by every router: the app's services, the session, the
+principal (the one place a request is authenticated) and pagination."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aami.alertmanager.publisher import AlertmanagerPublisher
-from aami.auth.tokens import NodeTokenCache, Principal, hash_token, matches
+from aami.api.state import AppServices, services
+from aami.auth.tokens import Principal, hash_token, matches
 from aami.common.schemas import PageParams
 from aami.config import Settings
-from aami.db.session import RevisionCache
+from aami.db.session import session_scope
 from aami.errors import Forbidden, Unauthorized
+from aami.prometheus.client import PrometheusClient
 from aami.prometheus.publisher import RulePublisher
+from aami.prometheus.sd import SdCache
 from aami.publishing.reconciler import Reconciler
 from aami.registration.repository import NodeTokenRepository
 
@@ -25,25 +30,37 @@ __all__ = [
     "BearerDep",
     "PageDep",
     "PrincipalDep",
+    "PrometheusDep",
     "ReconcilerDep",
     "RulePublisherDep",
+    "SdCacheDep",
     "SdReaderDep",
+    "ServicesDep",
     "SessionDep",
     "SettingsDep",
+    "authenticate",
+    "revision_counters",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="AAMI API token")
+_MISSING = "missing bearer token: send 'Authorization: Bearer <token>'"
+
+
+def get_services(request: Request) -> AppServices:
+    return services(request)
+
+
+ServicesDep = Annotated[AppServices, Depends(get_services)]
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return services(request).settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; it commits before the response is sent (so a client that
     reads right after a write sees it), services only flush."""
-    session: Session = request.app.state.sessionmaker()
+    session = services(request).sessionmaker()
     try:
         yield session
         session.commit()
@@ -58,55 +75,63 @@ async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The bearer token of the request, or 401."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    return credentials.credentials
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthorized(_MISSING)
+    return credentials.credentials.strip()
 
 
-def node_token_revision(app: Any) -> int:
-    """The ``node_tokens`` counter as this replica knows it (blocking when it is stale)."""
-    revisions: RevisionCache = app.state.revisions
-    values = revisions.fresh()
+async def revision_counters(app: AppServices) -> dict[str, int]:
+    """The change counters as this replica knows them, read again (off the event loop)
+    when they are stale."""
+    values = app.revisions.fresh()
     if values is None:
-        values = revisions.read()
-    return values.get("node_tokens", 0)
+        values = await run_in_threadpool(app.revisions.read)
+    return values
 
 
-def principal_from_memory(app: Any, token: str, revision: int) -> Principal | None:
-    """The admin token, or a node token checked at this ``node_tokens`` revision; None when
-    the database must say."""
-    settings: Settings = app.state.settings
+def _from_memory(app: AppServices, token: str, revision: int) -> Principal | None:
+    """The admin token, the service-discovery token, or a node token checked at this
+    ``node_tokens`` revision; None when the database must say."""
+    settings = app.settings
     if matches(token, settings.admin_token or ""):
         return Principal(name="admin", role="admin")
     if settings.sd_token and matches(token, settings.sd_token):
         return Principal(name="prometheus-sd", role="sd")
-    cache: NodeTokenCache = app.state.node_tokens
-    target_id = cache.get(hash_token(token), revision)
+    target_id = app.node_tokens.get(hash_token(token), revision)
     if target_id is not None:
         return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
     return None
 
 
-def principal_from_database(app: Any, session: Session, token: str, revision: int) -> Principal:
-    """Look a node token up; 401 when it is nobody's. ``revision`` was read before."""
+def _from_database(app: AppServices, token: str, revision: int) -> Principal:
+    """Look a node token up; 401 when it is nobody's. ``revision`` was read before, so a
+    token revoked meanwhile is cached under the old revision and never believed."""
     token_hash = hash_token(token)
-    target_id = NodeTokenRepository(session).target_for(token_hash)
+    with session_scope(app.sessionmaker) as session:
+        target_id = NodeTokenRepository(session).target_for(token_hash)
     if target_id is None:
         raise Unauthorized("invalid bearer token")
-    app.state.node_tokens.put(token_hash, target_id, revision)
+    app.node_tokens.put(token_hash, target_id, revision)
     return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
 
 
-def get_principal(
-    request: Request,
-    token: Annotated[str, Depends(bearer_token)],
-    session: Annotated[Session, Depends(get_session, scope="function")],
+async def authenticate(app: AppServices, token: str, revision: int) -> Principal:
+    """Who ``token`` is, at this ``node_tokens`` revision: from memory when it can be, from
+    the database (in a worker thread) when not; 401 when nobody."""
+    principal = _from_memory(app, token, revision)
+    if principal is None:
+        principal = await run_in_threadpool(_from_database, app, token, revision)
+    return principal
+
+
+async def get_principal(
+    request: Request, token: Annotated[str, Depends(bearer_token)]
 ) -> Principal:
-    """Authenticate the request: the admin token, or a node token (reads its own checks)."""
-    revision = node_token_revision(request.app)
-    return principal_from_memory(request.app, token, revision) or principal_from_database(
-        request.app, session, token, revision
-    )
+    """Authenticate the request: the admin token, the service-discovery token, or a node
+    token (which reads its own checks). The one way every API route authenticates."""
+    app = services(request)
+    counters = await revision_counters(app)
+    return await authenticate(app, token, counters.get("node_tokens", 0))
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
@@ -141,20 +166,27 @@ PageDep = Annotated[PageParams, Depends(get_page)]
 
 
 def get_reconciler(request: Request) -> Reconciler:
-    reconciler: Reconciler = request.app.state.reconciler
-    return reconciler
+    return services(request).reconciler
 
 
 def get_rule_publisher(request: Request) -> RulePublisher:
-    publisher: RulePublisher = request.app.state.rule_publisher
-    return publisher
+    return services(request).rule_publisher
 
 
 def get_alertmanager_publisher(request: Request) -> AlertmanagerPublisher:
-    publisher: AlertmanagerPublisher = request.app.state.alertmanager_publisher
-    return publisher
+    return services(request).alertmanager_publisher
+
+
+def get_prometheus(request: Request) -> PrometheusClient:
+    return services(request).prometheus
+
+
+def get_sd_cache(request: Request) -> SdCache:
+    return services(request).sd_cache
 
 
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
 RulePublisherDep = Annotated[RulePublisher, Depends(get_rule_publisher)]
 AlertmanagerPublisherDep = Annotated[AlertmanagerPublisher, Depends(get_alertmanager_publisher)]
+PrometheusDep = Annotated[PrometheusClient, Depends(get_prometheus)]
+SdCacheDep = Annotated[SdCache, Depends(get_sd_cache)]

@@ -4,14 +4,40 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aami.db.revisions import HeartbeatRepository
 from aami.db.session import session_scope
 
-__all__ = ["Readiness", "database_error"]
+__all__ = ["READY_RESPONSES", "NotReady", "Readiness", "Ready", "database_error"]
+
+_PUBLISHING = "by publishing target (prometheus, alertmanager): ok, or failing: <error>"
+
+
+class Ready(BaseModel):
+    """``GET /health/ready`` when the database takes writes (200)."""
+
+    status: Literal["ok"]
+    database: Literal["ok"]
+    publishing: dict[str, str] = Field(description=_PUBLISHING)
+
+
+class NotReady(BaseModel):
+    """``GET /health/ready`` when the database does not take writes (503)."""
+
+    status: Literal["unavailable"]
+    detail: str = Field(description="why the database cannot write")
+    publishing: dict[str, str] = Field(description=_PUBLISHING)
+
+
+READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Ready, "description": "ready: the database takes writes"},
+    503: {"model": NotReady, "description": "not ready: the database cannot write"},
+}
 
 
 def database_error(exc: SQLAlchemyError) -> str:

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from aami.api.deps import (
-    AdminDep,
-    PageDep,
-    SessionDep,
-    bearer_token,
-    principal_from_database,
-    principal_from_memory,
-)
+from aami.api.deps import AdminDep, PageDep, PrincipalDep, SessionDep, revision_counters
+from aami.api.state import services
 from aami.auth.tokens import Principal
 from aami.checks import service
 from aami.checks.schemas import (
     EffectiveCheck,
+    GroupChecksExplained,
     Scope,
     ScriptPolicyCreate,
     ScriptPolicyRead,
@@ -27,14 +22,14 @@ from aami.checks.schemas import (
     ScriptTemplateRead,
     ScriptTemplateUpdate,
     SigningKeys,
+    TargetChecksExplained,
 )
 from aami.common.filters import search_param
 from aami.common.http_cache import conditional_response
 from aami.common.schemas import Page
-from aami.db.session import RevisionCache, session_scope
-from aami.errors import Forbidden, Unauthorized
+from aami.db.session import session_scope
+from aami.errors import Forbidden
 from aami.groups import service as groups
-from aami.security.signing import Signer
 from aami.targets import service as targets
 
 templates_router = APIRouter(prefix="/script-templates", tags=["script templates"])
@@ -166,42 +161,22 @@ def delete_policy(policy_id: str, session: SessionDep, principal: AdminDep) -> R
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _principal(request: Request, revision: int) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    token = token.strip()
-    principal = principal_from_memory(request.app, token, revision)
-    if principal is None:
-
-        def lookup() -> Principal:
-            with session_scope(request.app.state.sessionmaker) as session:
-                return principal_from_database(request.app, session, token, revision)
-
-        principal = await run_in_threadpool(lookup)
-    return principal
-
-
-async def _checks_response(request: Request, ref: str, if_none_match: str | None) -> Response:
+async def _checks_response(
+    request: Request, principal: Principal, ref: str, if_none_match: str | None
+) -> Response:
     """The hot path of every node's poll: no database work when nothing changed."""
-    revisions: RevisionCache = request.app.state.revisions
-    values = revisions.fresh()
-    if values is None:
-        values = await run_in_threadpool(revisions.read)
-    # The counters first: a node token is believed only at the revision it was checked at.
-    principal = await _principal(request, values.get("node_tokens", 0))
-    key = (values.get("checks", 0), values.get("inventory", 0), ref.lower())
-    cache: service.ChecksCache = request.app.state.checks_cache
-    doc = cache.get(key)
+    app = services(request)
+    counters = await revision_counters(app)
+    key = (counters.get("checks", 0), counters.get("inventory", 0), ref.lower())
+    doc = app.checks_cache.get(key)
     if doc is None:
 
         def build() -> service.ChecksDocument:
-            with session_scope(request.app.state.sessionmaker) as session:
-                return service.checks_document(session, ref=ref, signer=request.app.state.signer)
+            with session_scope(app.sessionmaker) as session:
+                return service.checks_document(session, ref=ref, signer=app.signer)
 
         doc = await run_in_threadpool(build)
-        cache.put(key, doc)
+        app.checks_cache.put(key, doc)
     if principal.role != "admin" and principal.target_id != doc.target_id:
         raise Forbidden("a node token reads only its own node's checks")
     return conditional_response(doc.body, doc.etag, if_none_match)
@@ -213,62 +188,54 @@ _CHECKS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@checks_router.get(
-    "/target/{target_id}", responses=_CHECKS_RESPONSES, dependencies=[Depends(bearer_token)]
-)
+@checks_router.get("/target/{target_id}", responses=_CHECKS_RESPONSES)
 async def checks_for_target(
     target_id: str,
     request: Request,
+    principal: PrincipalDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The checks a node runs (admin, or that node's own token)."""
-    return await _checks_response(request, target_id, if_none_match)
+    return await _checks_response(request, principal, target_id, if_none_match)
 
 
-@checks_router.get("/node", responses=_CHECKS_RESPONSES, dependencies=[Depends(bearer_token)])
+@checks_router.get("/node", responses=_CHECKS_RESPONSES)
 async def checks_for_node(
     request: Request,
+    principal: PrincipalDep,
     hostname: Annotated[str, Query(min_length=1, max_length=253)],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The checks a node runs, found by hostname."""
-    return await _checks_response(request, hostname, if_none_match)
+    return await _checks_response(request, principal, hostname, if_none_match)
 
 
-@checks_router.get(
-    "/signing-keys", response_model=SigningKeys, dependencies=[Depends(bearer_token)]
-)
-async def signing_keys(request: Request) -> dict[str, Any]:
+@checks_router.get("/signing-keys", response_model=SigningKeys)
+async def signing_keys(request: Request, principal: PrincipalDep) -> dict[str, Any]:
     """The keys checks are signed with, current first, each endorsed by the others (admin or
     a node token). A node pins them when it registers and follows a rotation through them."""
-    revisions: RevisionCache = request.app.state.revisions
-    values = revisions.fresh()
-    if values is None:
-        values = await run_in_threadpool(revisions.read)
-    principal = await _principal(request, values.get("node_tokens", 0))
     if principal.role not in ("admin", "node"):
         raise Forbidden("only nodes and admins read the signing keys")
-    signer: Signer = request.app.state.signer
-    return signer.document
+    return services(request).signer.document
 
 
-@checks_router.get("/target/{target_id}/explain")
-def explain_target(target_id: str, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+@checks_router.get("/target/{target_id}/explain", response_model=TargetChecksExplained)
+def explain_target(target_id: str, session: SessionDep, _: AdminDep) -> TargetChecksExplained:
     """Every check that reaches the target, on or off, with the source of each value."""
     target = targets.get_or_raise(session, ref=target_id)
-    return {
-        "target_id": target.id,
-        "hostname": target.hostname,
-        "group_ids": target.group_ids,
-        "checks": service.explain(session, target_id=target.id, group_ids=target.group_ids),
-    }
+    return TargetChecksExplained(
+        target_id=target.id,
+        hostname=target.hostname,
+        group_ids=target.group_ids,
+        checks=service.explain(session, target_id=target.id, group_ids=target.group_ids),
+    )
 
 
-@checks_router.get("/group/{group_id}")
-def checks_for_group(group_id: str, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+@checks_router.get("/group/{group_id}", response_model=GroupChecksExplained)
+def checks_for_group(group_id: str, session: SessionDep, _: AdminDep) -> GroupChecksExplained:
     """What a node in this group (and no other, with no policy of its own) would run."""
     group = groups.get_or_raise(session, ref=group_id)
-    return {
-        "group_id": group.id,
-        "checks": service.explain(session, target_id=None, group_ids=[group.id]),
-    }
+    return GroupChecksExplained(
+        group_id=group.id,
+        checks=service.explain(session, target_id=None, group_ids=[group.id]),
+    )

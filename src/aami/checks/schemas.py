@@ -142,3 +142,50 @@ class SigningKeys(BaseModel):
 
     algorithm: Literal["ed25519"]
     keys: list[SigningKeyRead]
+
+
+class PolicyDecision(BaseModel):
+    """A policy that reaches a target: the one that decided a check, or one considered."""
+
+    policy_id: str
+    scope: Scope
+    priority: int
+    is_active: bool
+    group_id: str | None
+    target_id: str | None
+
+
+class ConfigSource(BaseModel):
+    """One config key of a check: its value and the layer it came from."""
+
+    value: Any
+    layer: Literal["template", "global", "group", "target"]
+    policy_id: str | None = Field(description="the policy that set it; null for the template")
+    group_id: str | None
+
+
+class ExplainedCheck(BaseModel):
+    """A check that reaches a target or group, on or off, and where each value came from."""
+
+    name: str
+    template_id: str
+    enabled: bool
+    decided_by: PolicyDecision = Field(description="the strongest policy: on when it is active")
+    config: dict[str, ConfigSource] = Field(description="by config key, in the script's order")
+    policies: list[PolicyDecision] = Field(description="every policy considered, strongest first")
+
+
+class TargetChecksExplained(BaseModel):
+    """What ``GET /api/v1/checks/target/{target_id}/explain`` returns."""
+
+    target_id: str
+    hostname: str
+    group_ids: list[str]
+    checks: list[ExplainedCheck]
+
+
+class GroupChecksExplained(BaseModel):
+    """What ``GET /api/v1/checks/group/{group_id}`` returns."""
+
+    group_id: str
+    checks: list[ExplainedCheck]

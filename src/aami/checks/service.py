@@ -16,7 +16,10 @@ from aami.checks.repository import ScriptPolicyRepository, ScriptTemplateReposit
 from aami.checks.resolution import Decision, PolicyView, TemplateView, resolve_all
 from aami.checks.schemas import (
     CheckSignature,
+    ConfigSource,
     EffectiveCheck,
+    ExplainedCheck,
+    PolicyDecision,
     ScriptPolicyCreate,
     ScriptPolicyRead,
     ScriptPolicyUpdate,
@@ -376,49 +379,42 @@ def effective_checks(
     return checks
 
 
+def _policy_decision(policy: PolicyView) -> PolicyDecision:
+    return PolicyDecision(
+        policy_id=policy.id,
+        scope=policy.scope,
+        priority=policy.priority,
+        is_active=policy.is_active,
+        group_id=policy.group_id,
+        target_id=policy.target_id,
+    )
+
+
 def explain(
     session: Session, *, target_id: str | None, group_ids: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[ExplainedCheck]:
     """Every check that reaches a target or group: on or off, and where each value came from."""
     resolved, templates = decisions(session, target_id=target_id, group_ids=group_ids)
     out = []
     for decision in resolved:
         template = templates[decision.template_id]
-        winner = decision.winner
         out.append(
-            {
-                "name": template.name,
-                "template_id": template.id,
-                "enabled": decision.enabled,
-                "decided_by": {
-                    "policy_id": winner.id,
-                    "scope": winner.scope,
-                    "priority": winner.priority,
-                    "is_active": winner.is_active,
-                    "group_id": winner.group_id,
-                    "target_id": winner.target_id,
-                },
-                "config": {
-                    key: {
-                        "value": source.value,
-                        "layer": source.layer,
-                        "policy_id": source.policy_id,
-                        "group_id": source.group_id,
-                    }
+            ExplainedCheck(
+                name=template.name,
+                template_id=template.id,
+                enabled=decision.enabled,
+                decided_by=_policy_decision(decision.winner),
+                config={
+                    key: ConfigSource(
+                        value=source.value,
+                        layer=source.layer,
+                        policy_id=source.policy_id,
+                        group_id=source.group_id,
+                    )
                     for key, source in decision.sources.items()
                 },
-                "policies": [
-                    {
-                        "policy_id": p.id,
-                        "scope": p.scope,
-                        "priority": p.priority,
-                        "is_active": p.is_active,
-                        "group_id": p.group_id,
-                        "target_id": p.target_id,
-                    }
-                    for p in decision.considered
-                ],
-            }
+                policies=[_policy_decision(p) for p in decision.considered],
+            )
         )
     return out
 

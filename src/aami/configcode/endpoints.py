@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from aami.api.deps import AdminDep, AlertmanagerPublisherDep, ReconcilerDep, SessionDep
 from aami.configcode import service
+from aami.configcode.schemas import ApplyResult, ConfigDocument, PlanResult
 from aami.errors import AamiError
 from aami.publishing import service as publishing
 from aami.publishing.reconciler import Job
@@ -26,26 +27,38 @@ PruneQuery = Annotated[
 ]
 
 
-@router.get("/config/export")
-def export_config(session: SessionDep, _: AdminDep) -> dict[str, Any]:
+@router.get(
+    "/config/export",
+    response_model=ConfigDocument,
+    response_model_exclude_unset=True,  # a channel without a secret has no secret key
+)
+def export_config(session: SessionDep, _: AdminDep) -> ConfigDocument:
     """The whole configuration as one document (no secrets, no timestamps), sorted by id."""
-    return service.export_document(session)
+    return ConfigDocument.model_validate(service.export_document(session))
 
 
-@router.post("/config/plan")
+@router.post(
+    "/config/plan",
+    response_model=PlanResult,
+    response_model_exclude_unset=True,  # a change lists fields only when it has some
+)
 def plan_config(
     session: SessionDep,
     notifications: AlertmanagerPublisherDep,
     _: AdminDep,
     document: DocumentBody,
     prune: PruneQuery = False,
-) -> dict[str, Any]:
+) -> PlanResult:
     """What applying the document would change, entity by entity, and which rule files."""
     with service.plan(session, document, prune=prune, am=notifications) as result:
-        return result.as_dict()
+        return PlanResult.model_validate(result.as_dict())
 
 
-@router.post("/config/apply")
+@router.post(
+    "/config/apply",
+    response_model=ApplyResult,
+    response_model_exclude_unset=True,  # a change lists fields only when it has some
+)
 def apply_config(
     session: SessionDep,
     reconciler: ReconcilerDep,
@@ -57,7 +70,7 @@ def apply_config(
         float,
         Query(ge=0, le=publishing.MAX_WAIT, description="seconds to wait for the publish"),
     ] = 0,
-) -> dict[str, Any]:
+) -> ApplyResult:
     """Make the configuration match the document, all or nothing; the publisher then
     publishes the rule files and the Alertmanager config once (``wait`` for it)."""
     try:
@@ -86,4 +99,4 @@ def apply_config(
         if published is not None
         else {"result": "scheduled"}
     )
-    return answer
+    return ApplyResult.model_validate(answer)

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from aami.api.deps import SdReaderDep, SessionDep
+from aami.api.state import services
 from aami.common.http_cache import conditional_response
 from aami.common.ids import ID_PATTERN
-from aami.prometheus.sd import SdCache
+from aami.prometheus.schemas import SdTargetGroup
 from aami.prometheus.service import service_discovery
 from aami.targets.schemas import ExporterType
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["service discovery"])
 @router.get(
     "/sd/prometheus",
     responses={
-        200: {"description": "Prometheus HTTP SD targets"},
+        200: {"model": list[SdTargetGroup], "description": "Prometheus HTTP SD targets"},
         304: {"description": "unchanged"},
     },
 )
@@ -32,6 +33,7 @@ def prometheus_sd(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Targets for ``http_sd_configs``; ``group_id`` filters on the primary group."""
-    cache: SdCache = request.app.state.sd_cache
-    doc = service_discovery(session, cache=cache, exporter_type=exporter_type, group_id=group_id)
+    doc = service_discovery(
+        session, cache=services(request).sd_cache, exporter_type=exporter_type, group_id=group_id
+    )
     return conditional_response(doc.body, doc.etag, if_none_match)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
@@ -10,7 +10,12 @@ from aami.alerts.rendering import MAX_QUERY_LENGTH
 from aami.api.deps import AdminDep, PageDep, ReconcilerDep, RulePublisherDep, SessionDep
 from aami.common.schemas import Page
 from aami.prometheus import service
-from aami.prometheus.schemas import RuleFileRead
+from aami.prometheus.schemas import (
+    EffectiveRules,
+    PrometheusStatus,
+    RuleFileRead,
+    RulePreviewRead,
+)
 from aami.publishing import service as publishing
 from aami.publishing.schemas import PublishOutcome, PublishRead, PublishScheduled
 from aami.publishing.types import PassResult, Target
@@ -76,13 +81,21 @@ def publish_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[Pub
     return service.history_page(session, page=page)
 
 
-@router.get("/rules/effective/{target_id}")
-def effective_rules(target_id: str, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+@router.get(
+    "/rules/effective/{target_id}",
+    response_model=EffectiveRules,
+    response_model_exclude_unset=True,  # a rule has expr, for, labels or error, not both
+)
+def effective_rules(target_id: str, session: SessionDep, _: AdminDep) -> EffectiveRules:
     """The rendered rules that apply to a target: its primary group's and the global ones."""
     return service.effective_rules(session, target=target_id)
 
 
-@router.get("/rules/preview")
+@router.get(
+    "/rules/preview",
+    response_model=RulePreviewRead,
+    response_model_exclude_unset=True,  # a rule without annotations has no such key
+)
 def preview(
     session: SessionDep,
     _: AdminDep,
@@ -92,18 +105,20 @@ def preview(
     config: Annotated[
         str, Query(max_length=MAX_QUERY_LENGTH, description="JSON object of config keys")
     ] = "{}",
-) -> dict[str, Any]:
+) -> RulePreviewRead:
     """Render a template (stored, or given as ``query_template``) without saving anything;
     422 for a query the parser is not given (a comment, nesting or operators past the
     limits), ``valid: false`` and the reason for one that does not render."""
     overrides = service.parse_config(config)
     spec = service.template_spec(session, template=template_id, query_template=query_template)
     found = service.preview(session, spec=spec, group=group_id, config=overrides)
-    return {
-        "valid": found.valid,
-        "error": str(found.problem) if found.problem else None,
-        "rule": found.rule,
-    }
+    return RulePreviewRead.model_validate(
+        {
+            "valid": found.valid,
+            "error": str(found.problem) if found.problem else None,
+            "rule": found.rule,
+        }
+    )
 
 
 @router.post("/reload", response_model=PublishOutcome | PublishScheduled)
@@ -114,13 +129,13 @@ def reload(
     return _outcome(service.reload(reconciler, actor=principal.name, wait=wait), response)
 
 
-@router.get("/status")
+@router.get("/status", response_model=PrometheusStatus)
 def prometheus_status(
     session: SessionDep,
     reconciler: ReconcilerDep,
     publisher: RulePublisherDep,
     _: AdminDep,
-) -> dict[str, Any]:
+) -> PrometheusStatus:
     """Per rule group: the desired revision (database), the written one (file) and the
     loaded one (what Prometheus reports), measured now; ``in_sync`` when all agree."""
     return service.status(session, reconciler, publisher)

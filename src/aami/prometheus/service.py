@@ -41,6 +41,7 @@ from aami.errors import Invalid, NotFound
 from aami.groups import service as groups
 from aami.prometheus.publisher import RulePublisher, file_title
 from aami.prometheus.rule_files import RuleFileInfo, RuleFileStore, build_rule_file
+from aami.prometheus.schemas import EffectiveRuleRead, EffectiveRules, PrometheusStatus
 from aami.prometheus.sd import SdCache, SdDocument, build_sd, make_document
 from aami.publishing import service as publishing
 from aami.publishing.reconciler import Job, Reconciler
@@ -132,7 +133,7 @@ def sync_report(
     )
 
 
-def status(session: Session, reconciler: Reconciler, publisher: RulePublisher) -> dict[str, Any]:
+def status(session: Session, reconciler: Reconciler, publisher: RulePublisher) -> PrometheusStatus:
     """Per rule group: the desired revision (database), the written one (file) and the
     loaded one (what Prometheus reports), measured now, with the publisher's settings."""
     client = publisher.client
@@ -141,7 +142,7 @@ def status(session: Session, reconciler: Reconciler, publisher: RulePublisher) -
     report["groups"] = {(scope or "global"): item for scope, item in report.pop("scopes").items()}
     report["out_of_sync"] = [s or "global" for s in report["out_of_sync"]]
     last = publishing.latest_read(session, Target.PROMETHEUS)
-    return {
+    answer = {
         "url": client.base_url,
         "reachable": reachable,
         "ready": client.ready() if reachable else False,
@@ -153,6 +154,7 @@ def status(session: Session, reconciler: Reconciler, publisher: RulePublisher) -
         and not report["in_sync"],
         "last_publish": last,
     }
+    return PrometheusStatus.model_validate(answer)
 
 
 def history_page(session: Session, *, page: PageParams) -> Page[PublishRead]:
@@ -182,15 +184,18 @@ def read_rule_file(publisher: RulePublisher, name: str) -> tuple[str, RuleFileIn
 # ---- rules -----------------------------------------------------------------------------
 
 
-def effective_rules(session: Session, *, target: str) -> dict[str, Any]:
+def effective_rules(session: Session, *, target: str) -> EffectiveRules:
     """The rendered rules that apply to a target: its primary group's and the global ones."""
     found = targets.get_or_raise(session, ref=target)
-    return {
-        "target_id": found.id,
-        "hostname": found.hostname,
-        "group_id": found.primary_group_id,
-        "rules": alerts.effective_rules(session, found.primary_group_id),
-    }
+    return EffectiveRules(
+        target_id=found.id,
+        hostname=found.hostname,
+        group_id=found.primary_group_id,
+        rules=[
+            EffectiveRuleRead.model_validate(rule)
+            for rule in alerts.effective_rules(session, found.primary_group_id)
+        ],
+    )
 
 
 def render_scope(scope: str, rules: Sequence[AlertRule], *, revision: int) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-__all__ = ["PublishOutcome", "PublishRead", "PublishScheduled"]
+__all__ = ["PublishOutcome", "PublishRead", "PublishScheduled", "PublisherRole", "ScopeSyncRead"]
 
 
 class PublishRead(BaseModel):
@@ -44,3 +44,20 @@ class PublishScheduled(BaseModel):
     result: Literal["scheduled"] = "scheduled"
     target: str
     detail: str
+
+
+PublisherRole = Literal["leader", "standby"]
+
+
+class ScopeSyncRead(BaseModel):
+    """One scope (a rule group, or the Alertmanager config), measured now: the desired
+    revision (database), the written one (file) and the loaded one (the consumer)."""
+
+    desired_revision: int | None = Field(description="null: nothing is wanted, no file")
+    written_revision: int | None
+    written_fingerprint: str | None
+    written_intact: bool | None = Field(description="null when no file is written")
+    loaded_revision: int | None
+    loaded_fingerprint: str | None
+    in_sync: bool
+    error: str | None = Field(description="why it is out of sync, when that is known")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from aami.alertmanager import alerts, silences
 from aami.alertmanager.client import AlertmanagerClient
 from aami.alertmanager.schemas import AlertRead, SilenceRead
+from aami.api.state import services
 from aami.config import Settings
 from aami.errors import Unavailable
 
@@ -107,10 +108,8 @@ class Alertmanager:
 
 def connect(request: Request) -> Alertmanager:
     """The Alertmanager access of this request's app."""
-    state = request.app.state
-    client: AlertmanagerClient | None = getattr(state, "alertmanager", None)
-    settings: Settings = state.settings
-    return Alertmanager(client, settings)
+    app = services(request)
+    return Alertmanager(app.alertmanager, app.settings)
 
 
 def firing(found: list[AlertRead]) -> list[AlertRead]:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from aami.api.deps import get_session
+from aami.api.state import services
 from aami.auth import service as ui_sessions
 from aami.db.session import session_scope
 from aami.errors import AamiError
@@ -110,7 +111,7 @@ class CsrfRejected(Exception):
 
 
 def admin_token(request: Request) -> str:
-    token: str | None = request.app.state.settings.admin_token
+    token: str | None = services(request).settings.admin_token
     if not token:  # create_app refuses to build an app without one
         raise RuntimeError("no admin token configured")
     return token
@@ -123,7 +124,7 @@ def current_session(request: Request) -> WebSession | None:
     if sid is None or not valid_session_id(sid):
         return None
     id_hash = session_id_hash(admin_token(request), sid)
-    with session_scope(request.app.state.sessionmaker) as db:
+    with session_scope(services(request).sessionmaker) as db:
         row = ui_sessions.active(db, id_hash=id_hash)
         if row is None:
             return None
@@ -135,11 +136,11 @@ def current_session(request: Request) -> WebSession | None:
 def start_session(request: Request) -> str:
     """Record a new login; return the session id for the cookie. Blocking."""
     sid = new_session_id()
-    with session_scope(request.app.state.sessionmaker) as db:
+    with session_scope(services(request).sessionmaker) as db:
         ui_sessions.start(
             db,
             id_hash=session_id_hash(admin_token(request), sid),
-            lifetime=request.app.state.settings.session_lifetime,
+            lifetime=services(request).settings.session_lifetime,
         )
     return sid
 
@@ -193,7 +194,7 @@ def set_session_cookie(response: Response, request: Request, value: str) -> None
     response.set_cookie(
         COOKIE_NAME,
         value,
-        max_age=int(request.app.state.settings.session_lifetime),
+        max_age=int(services(request).settings.session_lifetime),
         path=PREFIX,
         httponly=True,
         samesite="strict",

@@ -9,12 +9,10 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from aami.alertmanager import status as am_status
-from aami.alertmanager.publisher import AlertmanagerPublisher
+from aami.api.state import services
 from aami.errors import AamiError
 from aami.prometheus import service as prometheus
-from aami.prometheus.publisher import RulePublisher
 from aami.publishing import service as publishing
-from aami.publishing.reconciler import Reconciler
 from aami.publishing.types import PassResult, Target
 from aami.web.common import ACTOR, DbDep, FormDep, LoginDep, UiRoute, page
 from aami.web.paging import PAGE_SIZE, Pager, page_number
@@ -27,9 +25,12 @@ WAIT = 10.0  # seconds the regenerate button waits for the publisher before sayi
 def sync_summary(request: Request, session: Session) -> dict[str, Any]:
     """Desired, written and loaded, measured now, for the rule files and (when AAMI
     manages it) the Alertmanager config."""
-    reconciler: Reconciler = request.app.state.reconciler
-    rules: RulePublisher = request.app.state.rule_publisher
-    notifications: AlertmanagerPublisher = request.app.state.alertmanager_publisher
+    app = services(request)
+    reconciler, rules, notifications = (
+        app.reconciler,
+        app.rule_publisher,
+        app.alertmanager_publisher,
+    )
     summary: dict[str, Any] = {}
     try:
         summary["prometheus"] = prometheus.sync_report(session, reconciler, rules)
@@ -49,8 +50,7 @@ def _publishing_page(
     error: str = "",
     status_code: int = 200,
 ) -> Response:
-    rules: RulePublisher = request.app.state.rule_publisher
-    reconciler: Reconciler = request.app.state.reconciler
+    rules, reconciler = services(request).rule_publisher, services(request).reconciler
     store = rules.store
     number = page_number(request)
     history, total = publishing.history(
@@ -92,7 +92,7 @@ def publishing_page(request: Request, _: LoginDep, session: DbDep) -> Response:
 def regenerate(request: Request, _: FormDep, session: DbDep) -> Response:
     """Ask the publisher to render every rule file, write what changed, validate, reload
     and confirm; show the result if it is done within a few seconds."""
-    reconciler: Reconciler = request.app.state.reconciler
+    reconciler = services(request).reconciler
     try:
         result = prometheus.regenerate(reconciler, actor=ACTOR, wait=WAIT)
     except AamiError as exc:
@@ -103,7 +103,7 @@ def regenerate(request: Request, _: FormDep, session: DbDep) -> Response:
 @router.get("/publishing/files/{name}")
 def rule_file(request: Request, name: str, _: LoginDep) -> Response:
     """One generated rule file as it is on disk."""
-    rules: RulePublisher = request.app.state.rule_publisher
+    rules = services(request).rule_publisher
     content, found = prometheus.read_rule_file(rules, name)
     info: dict[str, Any] = asdict(found) if found is not None else {}
     return page(

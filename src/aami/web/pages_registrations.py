@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
+from aami.api.state import services
 from aami.errors import AamiError
 from aami.registration import service as registrations
 from aami.web.common import ACTOR, DbDep, FormDep, LoginDep, UiRoute, page
@@ -51,7 +52,7 @@ def approve(request: Request, registration_id: str, _: FormDep, session: DbDep) 
             session,
             actor=ACTOR,
             registration_id=registration_id,
-            settings=request.app.state.settings,
+            settings=services(request).settings,
         )
     except AamiError as exc:
         session.rollback()

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from aami.api.state import services
 from aami.prometheus.client import PrometheusClient, PrometheusError
 
 __all__ = ["Matches", "TargetHealth", "matches", "target_health"]
@@ -15,8 +16,7 @@ SHOWN = 20
 
 
 def _client(request: Request) -> PrometheusClient:
-    client: PrometheusClient = request.app.state.prometheus
-    return client
+    return services(request).prometheus
 
 
 def _query(request: Request, expr: str) -> tuple[list[dict[str, Any]] | None, str | None]:

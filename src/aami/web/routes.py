@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from aami.alerts import service as alerts
-from aami.api.limits import AuthLimiter
+from aami.api.state import services
 from aami.auth.tokens import matches
 from aami.checks import service as checks
 from aami.errors import NotFound
@@ -118,7 +118,7 @@ async def login(request: Request) -> Response:
     form is read; a wrong token counts as one more failure.
     """
     token = admin_token(request)
-    limiter: AuthLimiter = request.app.state.auth_limiter
+    limiter = services(request).auth_limiter
     address = limiter.address(request.scope)
     wait = limiter.retry_after(address)
     if wait:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aami.alertmanager.rendering import ChannelSpec, ConfigError, RouteSpec, render_config
 from aami.alertmanager.schemas import Matcher
 
-BASE = {
+BASE: dict[str, Any] = {
     "route": {
         "receiver": "default",
         "group_by": ["alertname", "group_id"],

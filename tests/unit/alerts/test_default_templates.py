@@ -53,7 +53,8 @@ def test_promtool_cases_of_the_rendered_templates(tmp_path: Path) -> None:
 
 def test_every_template_fires_in_a_case_and_stays_quiet_in_another() -> None:
     tests = yaml.safe_load(CASES.read_text())["tests"]
-    firing, quiet = set(), set()
+    firing: set[str] = set()
+    quiet: set[str] = set()
     for test in tests:
         for case in test["alert_rule_test"]:
             name = case["alertname"].removesuffix("_Production")

@@ -7,12 +7,14 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aami.checks.resolution import SCOPE_RANK, PolicyView, TemplateView, resolve
+from aami.checks.resolution import SCOPE_RANK, Decision, PolicyView, TemplateView, resolve
 
 MOUNT = TemplateView("mount", "mount-check", {"paths": "/data", "timeout": 5})
 
 
-def _resolve(*policies: PolicyView, groups: tuple[str, ...] = ("ml",), target: str = "n1"):
+def _resolve(
+    *policies: PolicyView, groups: tuple[str, ...] = ("ml",), target: str = "n1"
+) -> Decision | None:
     return resolve(MOUNT, list(policies), target_id=target, group_ids=list(groups))
 
 
@@ -71,7 +73,9 @@ def test_two_group_policies_by_priority() -> None:
     assert decision.config == {"paths": "/high", "timeout": 1}
     assert decision.winner.id == "high"
     zero = PolicyView("zero", "mount", "group", group_id="ml", priority=0, is_active=False)
-    assert _resolve(zero, high).enabled  # type: ignore[union-attr]
+    decision = _resolve(zero, high)
+    assert decision is not None
+    assert decision.enabled
 
 
 def test_inactive_group_policy_switches_off_a_global_check() -> None:
@@ -164,7 +168,9 @@ def _reaches(policy: PolicyView, groups: list[str]) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(policies=policies_strategy, groups=groups_strategy, seed=st.integers())
-def test_order_of_policies_does_not_matter(policies, groups, seed) -> None:
+def test_order_of_policies_does_not_matter(
+    policies: list[PolicyView], groups: list[str], seed: int
+) -> None:
     shuffled = list(policies)
     random.Random(seed).shuffle(shuffled)
     first = resolve(MOUNT, policies, target_id="n1", group_ids=groups)
@@ -174,7 +180,7 @@ def test_order_of_policies_does_not_matter(policies, groups, seed) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(policies=policies_strategy, groups=groups_strategy)
-def test_decision_invariants(policies, groups) -> None:
+def test_decision_invariants(policies: list[PolicyView], groups: list[str]) -> None:
     decision = resolve(MOUNT, policies, target_id="n1", group_ids=groups)
     reaching = [p for p in policies if _reaches(p, groups)]
     if not reaching:
@@ -210,7 +216,7 @@ def test_decision_invariants(policies, groups) -> None:
 @settings(max_examples=200, deadline=None)
 @given(policies=policies_strategy, groups=groups_strategy, extra=policy_strategy)
 def test_a_less_specific_policy_never_overrides_a_more_specific_one(
-    policies, groups, extra
+    policies: list[PolicyView], groups: list[str], extra: PolicyView
 ) -> None:
     before = resolve(MOUNT, policies, target_id="n1", group_ids=groups)
     if before is None or extra.id in {p.id for p in policies}:

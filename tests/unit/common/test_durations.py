@@ -77,7 +77,7 @@ def test_plain_seconds_only_where_asked_for() -> None:
             parse_seconds(bad)
     for bad in ("-1", "nan", "inf", True):
         with pytest.raises(ValueError, match="not a duration"):
-            parse_seconds(bad, plain_seconds=True)  # type: ignore[arg-type]
+            parse_seconds(bad, plain_seconds=True)
 
 
 @pytest.mark.parametrize(
