@@ -3,13 +3,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup up test lint typecheck unit bench
+.PHONY: setup up down test lint typecheck unit bench
 
 setup:
 	@scripts/setup
 
 up: setup
 	$(BIN)/aami stack up
+
+down:
+	$(BIN)/aami stack down
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -162,7 +162,9 @@ def test_update_rerenders_and_disable_removes(client: TestClient, rules_dir: Pat
         f"/api/v1/alert-rules/{development['id']}", json={"config": {"threshold": 15}}
     )
     assert response.json()["rendered"]["expr"].endswith("< 15")
-    assert response.json()["rendered"]["for"] == "5m"  # config replaced: template default
+    # A merge patch: for_duration, not given, is kept.
+    assert response.json()["config"] == {"threshold": 15, "for_duration": "10m"}
+    assert response.json()["rendered"]["for"] == "10m"
     wait_for(
         lambda: "< 15" in (rules_dir / "group-development-grp-456.yml").read_text(),
         timeout=15,

@@ -127,8 +127,8 @@ def test_rules(server: str) -> None:
     assert history["pagination"]["limit"] == 2
     assert "regenerate" in aami(server, "rules", "history").stdout
 
-    assert "404" in aami(server, "rules", "effective", "no-such-node", code=1).output
-    assert "404" in aami(server, "rules", "regenerate", "no-such-group", code=1).output
+    assert "404" in aami(server, "rules", "effective", "no-such-node", code=4).output
+    assert "404" in aami(server, "rules", "regenerate", "no-such-group", code=4).output
 
 
 def test_prometheus(server: str) -> None:
@@ -157,8 +157,8 @@ def test_checks(server: str) -> None:
     explained = as_json(aami(server, "checks", "node-ops", "--explain", "-o", "json"))
     assert explained["target_id"] == "node-ops"
     assert "ops-node-01" in aami(server, "checks", "ops-node-01", "--explain").stdout
-    missing = aami(server, "checks", "no-such-node", code=1)
-    assert "error: 404: target 'no-such-node' does not exist" in missing.output
+    missing = aami(server, "checks", "no-such-node", code=4)
+    assert "error: 404 Not Found: target 'no-such-node' does not exist" in missing.output
 
 
 def test_silences(server: str) -> None:
@@ -214,12 +214,12 @@ def test_silences(server: str) -> None:
     assert states[by_target["id"]] == "expired"
 
     # errors: 422 from the server's guardrails, 404, and usage errors
-    regex_only = aami(server, "silence", "add", "-m", "alertname=~.*", "-c", "all", code=1)
+    regex_only = aami(server, "silence", "add", "-m", "alertname=~.*", "-c", "all", code=2)
     assert "422" in regex_only.output
-    assert "404" in aami(server, "silence", "add", "--target", "nope", "-c", "x", code=1).output
+    assert "404" in aami(server, "silence", "add", "--target", "nope", "-c", "x", code=4).output
     assert (
         "404"
-        in aami(server, "silence", "expire", "00000000-0000-0000-0000-000000000000", code=1).output
+        in aami(server, "silence", "expire", "00000000-0000-0000-0000-000000000000", code=4).output
     )
     aami(server, "silence", "add", "--target", "node-ops", "--group", "ops", "-c", "x", code=2)
     aami(server, "silence", "add", "-c", "x", code=2)
@@ -242,8 +242,8 @@ def test_errors_for_every_command_group(server: str) -> None:
         ["alerts"],
         ["seed"],
     ):
-        assert "cannot reach" in aami(down, *args, code=1).output
-        assert "401" in aami(server, *args, token="wrong-token-0123456789", code=1).output
+        assert "cannot reach" in aami(down, *args, code=6).output
+        assert "401" in aami(server, *args, token="wrong-token-0123456789", code=5).output
         missing = runner.invoke(app, [*args, "--server", server])
         assert missing.exit_code == 2, missing.output
         assert "no token" in missing.output

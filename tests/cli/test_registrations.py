@@ -113,7 +113,7 @@ def test_list_approve_reject(server: str) -> None:
         target = api.get("/api/v1/targets/cli-node-01").json()
     assert target["ip_address"] == "10.0.0.9"
     assert target["group_ids"] == ["grp-a"]
-    refused = aami(server, "registrations", "reject", first["registration_id"], code=1)
+    refused = aami(server, "registrations", "reject", first["registration_id"], code=7)
     assert "409" in refused.output
     assert "not pending" in refused.output
 
@@ -128,7 +128,7 @@ def test_list_approve_reject(server: str) -> None:
     assert shown["decision_reason"] == "who is this"
     with _api(server) as api:
         assert api.get("/api/v1/targets/cli-node-02").status_code == 404
-    aami(server, "registrations", "approve", "reg-does-not-exist", code=1)
+    aami(server, "registrations", "approve", "reg-does-not-exist", code=4)
     left = json.loads(aami(server, "registrations", "list", "-o", "json").stdout)["data"]
     assert not {"cli-node-01", "cli-node-02"} & {r["hostname"] for r in left}
 

@@ -110,8 +110,8 @@ def test_group_round_trip(server: str, tmp_path: Path) -> None:
     assert yaml.safe_load(piped.stdout)["description"] == "from stdin"
 
     assert aami(server, "groups", "delete", "grp-cli").stdout.strip() == "deleted group grp-cli"
-    missing = aami(server, "groups", "get", "grp-cli", code=1)
-    assert "error: 404: group 'grp-cli' does not exist" in missing.output
+    missing = aami(server, "groups", "get", "grp-cli", code=4)
+    assert "error: 404 Not Found: group 'grp-cli' does not exist" in missing.output
 
 
 def test_targets_from_a_file_and_values_parsed_as_yaml(server: str, tmp_path: Path) -> None:
@@ -211,19 +211,19 @@ def test_alert_template_and_rule(server: str) -> None:
         rule["id"],
         "--set",
         "config.threshold=1 or vector(1)",
-        code=1,
+        code=2,
     )
     assert "422" in bad.output
 
 
 def test_user_errors_are_one_line(server: str, tmp_path: Path) -> None:
-    invalid = aami(server, "groups", "create", "--set", "name=", code=1)
-    assert "error: 422: name:" in invalid.output
-    unknown = aami(server, "targets", "delete", "no-such-target", code=1)
+    invalid = aami(server, "groups", "create", "--set", "name=", code=2)
+    assert "error: 422 Unprocessable Entity: name:" in invalid.output
+    unknown = aami(server, "targets", "delete", "no-such-target", code=4)
     assert "404" in unknown.output
     assert "no-such-target" in unknown.output
-    assert "401" in aami(server, "groups", "list", token="wrong-token-0123456789", code=1).output
-    down = aami(f"http://127.0.0.1:{free_port()}", "groups", "list", code=1)
+    assert "401" in aami(server, "groups", "list", token="wrong-token-0123456789", code=5).output
+    down = aami(f"http://127.0.0.1:{free_port()}", "groups", "list", code=6)
     assert "cannot reach http://127.0.0.1:" in down.output
 
     # bad usage: exit 2
@@ -259,7 +259,7 @@ def test_server_and_token_from_env_config_file_and_local_stack(server: str, tmp_
     assert by_file.exit_code == 0, by_file.output
     # a flag beats the config file
     flag = runner.invoke(app, ["groups", "list", "--token", "wrong-token-0123456789"])
-    assert flag.exit_code == 1
+    assert flag.exit_code == 5
     assert "401" in flag.output
 
     config.write_text(yaml.safe_dump({"server": server}))
@@ -268,3 +268,102 @@ def test_server_and_token_from_env_config_file_and_local_stack(server: str, tmp_
     (stack / "admin-token").write_text(TOKEN + "\n")
     by_stack = runner.invoke(app, ["groups", "list", "-o", "json"])
     assert by_stack.exit_code == 0, by_stack.output
+
+
+def test_update_set_keeps_other_config_keys_and_unset_removes(server: str) -> None:
+    aami(server, "groups", "create", "--set", "id=grp-merge", "--set", "name=merge-group")
+    aami(
+        server,
+        "alert-templates",
+        "create",
+        "--set",
+        "name=CliLoad",
+        "--set",
+        'query_template=avg_over_time(node_load1{group_id="{{.group_id}}"}[{{.window}}])'
+        " > {{.threshold}}",
+        "--set",
+        "default_config.threshold=2",
+        "--set",
+        "default_config.window=5m",
+        "--set",
+        "parameters.threshold.type=number",
+        "--set",
+        "parameters.threshold.min=0",
+        "--set",
+        "parameters.threshold.max=100",
+    )
+    rule = as_json(
+        aami(
+            server,
+            "alert-rules",
+            "create",
+            "--set",
+            "template_id=CliLoad",
+            "--set",
+            "group_id=grp-merge",
+            "--set",
+            "config.threshold=15",
+            "--set",
+            "config.for_duration=10m",
+            "--set",
+            "config.window=10m",
+            "-o",
+            "json",
+        )
+    )
+    updated = as_json(
+        aami(
+            server,
+            "alert-rules",
+            "update",
+            rule["id"],
+            "--set",
+            "config.threshold=60",
+            "-o",
+            "json",
+        )
+    )
+    assert updated["config"] == {"threshold": 60, "for_duration": "10m", "window": "10m"}
+    assert updated["rendered"]["for"] == "10m"
+    assert "[10m]" in updated["rendered"]["expr"]
+    unset = as_json(
+        aami(
+            server,
+            "alert-rules",
+            "update",
+            rule["id"],
+            "--unset",
+            "config.window",
+            "-o",
+            "json",
+        )
+    )
+    assert unset["config"] == {"threshold": 60, "for_duration": "10m"}
+    assert "[5m]" in unset["rendered"]["expr"]  # the template's default again
+
+    # A typed value is refused with the key, the value and the type; nothing changes.
+    bad = runner.invoke(
+        app,
+        [
+            *("alert-rules", "update", rule["id"], "--set", "config.threshold=sixty"),
+            *("--server", server, "--token", TOKEN),
+        ],
+    )
+    assert bad.exit_code != 0
+    assert "Traceback" not in bad.output
+    assert (
+        "config.threshold: 'sixty' is not a number (CliLoad.threshold: number, 0\u2013100)"
+        in bad.output
+    )
+    after = as_json(aami(server, "alert-rules", "get", rule["id"], "-o", "json"))
+    assert after["config"] == unset["config"]
+
+    bad_unset = runner.invoke(
+        app,
+        [
+            *("alert-rules", "update", rule["id"], "--unset", "window"),
+            *("--server", server, "--token", TOKEN),
+        ],
+    )
+    assert bad_unset.exit_code == 2
+    assert "expected config.KEY" in bad_unset.output

@@ -53,13 +53,13 @@ def test_seed_is_idempotent(server: str) -> None:
 
 def test_seed_errors_are_one_line(server: str) -> None:
     bad = runner.invoke(app, ["seed", "--server", server, "--token", "wrong-token-0123456789"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 5
     assert "401" in bad.output
     assert "Traceback" not in bad.output
     down = runner.invoke(
         app, ["seed", "--server", f"http://127.0.0.1:{free_port()}", "--token", TOKEN]
     )
-    assert down.exit_code == 1
+    assert down.exit_code == 6
     assert "cannot reach" in down.output
 
 

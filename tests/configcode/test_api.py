@@ -232,3 +232,83 @@ def test_export_and_apply_need_the_admin_token(api: TestClient) -> None:
     response = api.post("/api/v1/config/plan", json={"apiVersion": "v0", "kind": "Configuration"})
     assert response.status_code == 422
     assert "apiVersion" in response.json()["detail"]
+
+
+def test_apply_sets_a_rules_config_exactly_as_the_document_says(api: TestClient) -> None:
+    """Updates through the API merge; the document states the whole config, so a key it
+    dropped is removed, not merged away."""
+    populate(api)
+    document = export(api)
+    assert document["alert_rules"]["cpu-prod"]["config"] == {"threshold": 90, "for_duration": "10m"}
+    document["script_policies"]["mount-gpu1"]["config"] = {"paths": "/x", "retries": 2}
+    apply(api, document)
+    document["alert_rules"]["cpu-prod"]["config"] = {"threshold": 95}
+    document["script_policies"]["mount-gpu1"]["config"] = {"paths": "/x"}
+    applied = apply(api, document)
+    assert ("alert_rules", "cpu-prod", "update") in actions(applied)
+    assert ("script_policies", "mount-gpu1", "update") in actions(applied)
+    after = export(api)
+    assert after["alert_rules"]["cpu-prod"]["config"] == {"threshold": 95}
+    assert after["script_policies"]["mount-gpu1"]["config"] == {"paths": "/x"}
+    rule = api.get("/api/v1/alert-rules/cpu-prod").json()
+    assert rule["rendered"]["for"] == "5m"  # the template's, now the rule sets none
+    assert plan(api, after)["changed"] is False
+
+
+def test_apply_refuses_a_bad_typed_value_naming_the_entry(api: TestClient) -> None:
+    populate(api)
+    before = export(api)
+    # Exported templates carry their parameters (here inferred: threshold is a number).
+    assert before["alert_templates"]["high-cpu"]["parameters"]["threshold"]["type"] == "number"
+    document = copy.deepcopy(before)
+    document["alert_rules"]["cpu-prod"]["config"]["threshold"] = "sixty"
+    for path in ("/api/v1/config/plan", "/api/v1/config/apply"):
+        response = api.post(path, json=document)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == (
+            "alert_rules.cpu-prod: config.threshold: 'sixty' is not a number "
+            "(HighCPUUsage.threshold: number)"
+        )
+    assert export(api) == before
+
+    # A template whose parameters refuse its rules' values is refused too, by name.
+    document = copy.deepcopy(before)
+    document["alert_templates"]["high-cpu"]["parameters"] = {
+        "threshold": {"type": "number", "min": 0, "max": 85, "unit": "%"}
+    }
+    response = api.post("/api/v1/config/apply", json=document)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "alert_templates.high-cpu: the change breaks the rule cpu-prod (group grp-123): "
+        "config.threshold: 90 is above the maximum 85 (HighCPUUsage.threshold: number, %, "
+        "0\u201385)"
+    )
+    assert export(api) == before
+
+
+def test_a_document_without_parameters_infers_them(second: TestClient) -> None:
+    document = {
+        "apiVersion": "aami/v1",
+        "kind": "Configuration",
+        "alert_templates": {
+            "load": {
+                "name": "HighLoad",
+                "query_template": "node_load1 > {{.threshold}}",
+                "default_config": {"threshold": 2},
+            }
+        },
+    }
+    apply(second, document)
+    exported = export(second)
+    assert exported["alert_templates"]["load"]["parameters"] == {
+        "threshold": {
+            "type": "number",
+            "min": None,
+            "max": None,
+            "unit": "",
+            "description": "",
+            "choices": None,
+        }
+    }
+    assert plan(second, document)["changed"] is False
+    assert plan(second, exported)["changed"] is False

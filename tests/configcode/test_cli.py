@@ -78,7 +78,7 @@ def test_export_diff_apply_against_real_servers(servers: tuple[str, str], tmp_pa
         populate(api)  # type: ignore[arg-type]
 
     path = tmp_path / "config.yaml"
-    code, output = invoke("export", "--server", first, "-o", str(path))
+    code, output = invoke("export", "--server", first, "--file", str(path))
     assert code == 0, output
     text = path.read_text()
     assert text.startswith("apiVersion: aami/v1\nkind: Configuration\n")
@@ -125,12 +125,12 @@ def test_errors_are_one_line(servers: tuple[str, str], tmp_path: Path) -> None:
         "  broken:\n    name: Broken\n    query_template: 'rate(x[5m]) > >'\n"
     )
     code, output = invoke("apply", "--server", first, "-f", str(path))
-    assert code == 1
-    assert output.startswith("error: 422: ")
+    assert code == 2
+    assert output.startswith("error: 422 Unprocessable Entity: ")
     assert output.count("\n") == 1
     assert "Traceback" not in output
     code, output = invoke("export", "--server", first, "--token", "wrong-token-0123456789")
-    assert code == 1
+    assert code == 5
     assert "401" in output
     code, output = invoke("diff", "--server", f"http://127.0.0.1:{free_port()}", "-f", str(path))
-    assert (code, "cannot reach" in output) == (1, True)
+    assert (code, "cannot reach" in output) == (6, True)

@@ -42,7 +42,6 @@ WIDTHS = (1280, 390)
 
 QUERY_START = 'node_exporter_build_info{group_id="{{.group_id}}"} >'
 QUERY_END = " {{.threshold}}"
-INJECTION = '80"} or vector(1) #'
 
 # Every control needs a name a screen reader can say: a label, or aria-label.
 UNLABELLED = """() => Array.from(document.querySelectorAll(
@@ -179,6 +178,15 @@ class Shots:
 
 
 def test_the_ui_in_a_browser(live: Live, request: pytest.FixtureRequest) -> None:
+    _in_chromium(live, request, _walk_through)
+
+
+def test_the_route_tester_in_a_browser(live: Live, request: pytest.FixtureRequest) -> None:
+    _in_chromium(live, request, _notifications_walk)
+
+
+def _in_chromium(live: Live, request: pytest.FixtureRequest, walk: Any) -> None:
+    """Run ``walk(page, live, shoot, expect)`` in Chromium; no page error or console error."""
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
@@ -205,7 +213,7 @@ def test_the_ui_in_a_browser(live: Live, request: pytest.FixtureRequest) -> None
                 ),
             )
             page.on("dialog", lambda dialog: dialog.accept())
-            _walk_through(page, live, Shots(page, screenshots), expect)
+            walk(page, live, Shots(page, screenshots), expect)
         finally:
             browser.close()
     sys.stdout.write(f"screenshots: {screenshots}\n")
@@ -259,6 +267,9 @@ def _walk_through(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
     page.goto(f"{url}/ui/alert-templates/new")
     page.get_by_label("Name", exact=True).fill("ExporterBuild")
     page.get_by_label("Default config (JSON)").fill('{"threshold": 0}')
+    page.get_by_label("Parameters (JSON)").fill(
+        '{"threshold": {"type": "number", "min": 0, "max": 100, "unit": "%"}}'
+    )
     page.get_by_label("For", exact=True).fill("0s")
     page.get_by_label("Annotations").fill("summary=node_exporter answers on {{ $labels.instance }}")
     editor = page.get_by_label("Query template (PromQL)")
@@ -283,19 +294,24 @@ def _walk_through(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
     page.get_by_role("button", name="Create template").click()
     expect(page.get_by_role("status").first).to_have_text("Created.")
 
-    # A rule: first with an injected threshold, which is refused and changes nothing.
+    # A rule: the threshold is a typed number input with the template's unit and bounds; a
+    # value out of them is refused with the key, the value and the type, and changes nothing.
     page.goto(f"{url}/ui/rules/new")
     page.get_by_label("Template").select_option(label="ExporterBuild")
     page.get_by_label("Group").select_option(label="production")
     page.get_by_role("button", name="Continue").click()
-    threshold = page.get_by_label("threshold")
-    threshold.fill(INJECTION)
+    threshold = page.get_by_label("threshold (%)")
+    expect(threshold).to_have_attribute("type", "number")
+    expect(threshold).to_have_attribute("min", "0")
+    expect(threshold).to_have_attribute("max", "100")
+    threshold.fill("150")
     page.get_by_role("button", name="Create rule").click()
-    message = page.locator("#e-config-threshold")
-    expect(message).to_contain_text("config key 'threshold'")
-    expect(message).to_contain_text("must be a number")
-    expect(page.get_by_label("threshold")).to_have_value(INJECTION)
-    expect(page.get_by_label("threshold")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#e-config-threshold")).to_have_text(
+        "config.threshold: 150 is above the maximum 100 "
+        "(ExporterBuild.threshold: number, %, 0\u2013100)"
+    )
+    expect(page.get_by_label("threshold (%)")).to_have_value("150")
+    expect(page.get_by_label("threshold (%)")).to_have_attribute("aria-invalid", "true")
     shoot("rule-invalid-threshold")
     assert live.api("GET", "/api/v1/alert-rules").json()["pagination"]["total"] == 0
     page.get_by_label("threshold").fill("0")
@@ -342,15 +358,11 @@ def _walk_through(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
     page.get_by_role("button", name="Expire silence").first.click()
     expect(page.get_by_role("status").first).to_have_text("Silence expired.")
 
-    # Dashboard: counts, scrape health and firing alerts from the real programs.
-    page.goto(f"{url}/ui/")
-    expect(page.locator("main")).to_contain_text("Prometheus reachable")
-    expect(page.locator("main")).to_contain_text("Alertmanager reachable")
-    expect(page.locator(".tile").first).to_contain_text("1")
-    shoot("dashboard")
+    _live_views(page, live, shoot, expect)
 
     # The other pages, for the record (and the width and label checks).
     for path, name in (
+        ("/ui/audit", "audit"),
         ("/ui/targets", "targets"),
         ("/ui/targets/gpu-node-01", "target-detail"),
         ("/ui/groups", "groups"),
@@ -363,3 +375,101 @@ def _walk_through(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
         page.goto(url + path)
         expect(page.locator("h1")).to_be_visible()
         shoot(name)
+
+
+def _live_views(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
+    """The dashboard and the target's scrape health, from the real programs."""
+    url = live.url
+    # Dashboard: counts, scrape health and firing alerts from the real programs.
+    page.goto(f"{url}/ui/")
+    expect(page.locator("main")).to_contain_text("Prometheus reachable")
+    expect(page.locator("main")).to_contain_text("Alertmanager reachable")
+    expect(page.locator(".tile").first).to_contain_text("1")
+    shoot("dashboard")
+
+    # Scrape health on the target's page: Prometheus's own view of its exporter.
+    page.goto(f"{url}/ui/targets/gpu-node-01")
+    scrapes = page.locator('table[aria-labelledby="h-scrapes"]')
+    expect(scrapes).to_contain_text(f"node_exporter:{live.node_exporter_port}")
+    expect(scrapes.locator(".status.ok")).to_have_text("up")
+
+
+def _notifications_walk(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
+    """A node scraped through AAMI (its scrape health on its page); a channel with a
+    secret, a route to it, and the route tester naming it; the audit and token pages."""
+    url = live.url
+    assert live.api("POST", "/api/v1/groups", json={"id": "prod", "name": "production"})
+    target = {
+        "hostname": "gpu-node-01",
+        "ip_address": "127.0.0.1",
+        "group_ids": ["prod"],
+        "exporters": [{"type": "node_exporter", "port": live.node_exporter_port}],
+    }
+    assert live.api("POST", "/api/v1/targets", json=target).status_code == 201
+    page.goto(f"{url}/ui/login")
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    wait_for(
+        lambda: live.query('up{instance="gpu-node-01"} == 1'),
+        timeout=60,
+        what="Prometheus scraping gpu-node-01 through AAMI's service discovery",
+    )
+    page.goto(f"{url}/ui/targets/gpu-node-01")
+    scrapes = page.locator('table[aria-labelledby="h-scrapes"]')
+    expect(scrapes).to_contain_text(f"node_exporter:{live.node_exporter_port}")
+    expect(scrapes.locator(".status.ok")).to_have_text("up")
+    shoot("target-scrape-health")
+
+    page.goto(f"{url}/ui/notifications")
+    page.get_by_role("link", name="New channel").click()
+    page.get_by_label("Name", exact=True).fill("gpu-team")
+    page.get_by_label("Type").select_option("webhook")
+    page.get_by_label("Settings").fill("url=http://127.0.0.1:9/hook")
+    page.get_by_label("Secret", exact=True).fill("browser-secret-0123")
+    shoot("channel-new")
+    page.get_by_role("button", name="Create channel").click()
+    expect(page.get_by_role("status").first).to_have_text("Created.")
+    expect(page.locator("#secret-state")).to_have_text("Secret: set")
+    assert "browser-secret-0123" not in page.content()
+
+    page.goto(f"{url}/ui/notifications/routes/new")
+    page.get_by_label("Name", exact=True).fill("production-gpu")
+    page.get_by_label("Matchers").fill('group="production"')
+    page.get_by_label("Receiver").select_option("gpu-team")
+    page.get_by_label("Position").fill("10")
+    page.get_by_role("button", name="Create route").click()
+    expect(page.get_by_role("status").first).to_have_text("Created.")
+
+    page.goto(f"{url}/ui/notifications")
+    labels = page.get_by_label("Alert labels")
+    labels.fill("alertname=GPUHot\ngroup=production\nseverity=critical")
+    page.get_by_role("button", name="Test route").click()
+    expect(page.locator("#route-receivers")).to_have_text("gpu-team")
+    result = page.locator("#route-result")
+    expect(result).to_contain_text('default-route → {group="production"}')
+    expect(result.get_by_role("link", name="production-gpu")).to_be_visible()
+    expect(page.get_by_label("Alert labels")).to_have_value(
+        "alertname=GPUHot\ngroup=production\nseverity=critical"
+    )
+    shoot("route-tester")
+
+    page.get_by_label("Alert labels").fill("group=staging")
+    page.get_by_role("button", name="Test route").click()
+    expect(page.locator("#route-receivers")).to_have_text("default")
+    expect(result).to_contain_text("default route")
+
+    page.get_by_label("Alert labels").fill("bad label=x")
+    page.get_by_role("button", name="Test route").click()
+    expect(page.locator("#e-labels")).to_contain_text("not a valid label name")
+    expect(page.get_by_label("Alert labels")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#route-receivers")).to_have_count(0)
+    shoot("route-tester-error")
+
+    for path, name in (("/ui/audit", "audit"), ("/ui/bootstrap-tokens", "bootstrap-tokens")):
+        page.goto(url + path)
+        expect(page.locator("h1")).to_be_visible()
+        shoot(name)
+    expect(page.locator("main")).to_contain_text("No bootstrap token")
+    page.goto(f"{url}/ui/audit?entity_type=notification_channel")
+    expect(page.locator("#audit")).to_contain_text("gpu-team")

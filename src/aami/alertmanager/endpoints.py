@@ -23,6 +23,8 @@ from aami.alertmanager.schemas import (
     MaintenanceSilence,
     RouteCreate,
     RouteRead,
+    RouteTestRequest,
+    RouteTestResult,
     RouteUpdate,
     SilenceCreate,
     SilenceRead,
@@ -251,6 +253,16 @@ def create_route(
     return notifications.read_route(
         notifications.create_route(session, _config(request), actor=principal.name, data=body)
     )
+
+
+@notifications_router.post("/notification-routes/test", response_model=RouteTestResult)
+def route_tester(
+    body: RouteTestRequest, request: Request, session: SessionDep, _: AdminDep
+) -> RouteTestResult:
+    """Where would an alert with these labels go? Alertmanager's own routing (``amtool
+    config routes test``) on the config AAMI renders now: the receivers, and the path to
+    each matched route."""
+    return notifications.explain_route(session, _config(request), body)
 
 
 @notifications_router.get("/notification-routes", response_model=list[RouteRead])

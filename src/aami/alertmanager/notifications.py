@@ -11,13 +11,17 @@ from sqlalchemy.orm import Session
 from aami.alertmanager.models import NotificationChannel, NotificationRoute
 from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.alertmanager.repository import ChannelRepository, RouteRepository
+from aami.alertmanager.routing import Match, route_test
 from aami.alertmanager.schemas import (
     ChannelCreate,
     ChannelRead,
     ChannelUpdate,
+    MatchedRoute,
     Matcher,
     RouteCreate,
     RouteRead,
+    RouteTestRequest,
+    RouteTestResult,
     RouteUpdate,
 )
 from aami.audit import service as audit
@@ -30,6 +34,7 @@ __all__ = [
     "create_route",
     "delete_channel",
     "delete_route",
+    "explain_route",
     "get_channel_or_raise",
     "get_route_or_raise",
     "list_channels",
@@ -254,3 +259,49 @@ def get_route_or_raise(session: Session, route_id: str) -> NotificationRoute:
 
 def list_routes(session: Session) -> Sequence[NotificationRoute]:
     return RouteRepository(session).all()
+
+
+def _managed_names(session: Session, matches: Sequence[Match]) -> dict[int, str]:
+    """Which of the root's matched children are AAMI's routes, by name.
+
+    The rendered config puts the managed routes first, in (position, name) order; the
+    matched children come in tree order, so each is the next managed route with its
+    matchers, or, once none is, a route of the shipped config.
+    """
+    managed = sorted(RouteRepository(session).all(), key=lambda r: (r.position, r.name))
+    texts = [
+        "{" + ",".join(Matcher.model_validate(m).promql() for m in r.matchers) + "}"
+        for r in managed
+    ]
+    branches = sorted({(m.branch, m.path[1]) for m in matches if m.branch is not None})
+    names: dict[int, str] = {}
+    start = 0
+    for branch, text in branches:
+        found = next((i for i in range(start, len(texts)) if texts[i] == text), None)
+        if found is None:
+            break
+        names[branch] = managed[found].name
+        start = found + 1
+    return names
+
+
+def explain_route(
+    session: Session, am: AlertmanagerPublisher, data: RouteTestRequest
+) -> RouteTestResult:
+    """Where an alert with these labels goes under the config AAMI renders now: Alertmanager's
+    own routing (``amtool config routes test``), with the path to each matched route."""
+    rendered = am.render(session)
+    receivers, matches = route_test(rendered.text, data.labels, timeout=am.tool_timeout)
+    names = _managed_names(session, matches)
+    return RouteTestResult(
+        labels=data.labels,
+        receivers=receivers,
+        routes=[
+            MatchedRoute(
+                receiver=m.receiver,
+                path=list(m.path),
+                managed_route=names.get(m.branch) if m.branch is not None else None,
+            )
+            for m in matches
+        ],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -219,3 +220,61 @@ class AlertmanagerStatus(BaseModel):
     last_in_sync_at: str | None = Field(default=None, description="ISO 8601")
     seconds_since_in_sync: float | None = None
     last_error: str | None = None
+
+
+# A label value for the route tester: printable text (a newline or NUL cannot be typed into
+# one line of the form, and amtool's matcher syntax has no escape for most of them).
+_ROUTE_TEST_LABELS = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class RouteTestRequest(BaseModel):
+    """The labels of an alert whose route is asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=_ROUTE_TEST_LABELS,
+        description="the alert's labels; none = an alert with no labels (the default route)",
+        examples=[{"alertname": "NodeDown", "severity": "critical", "group": "production"}],
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, label_value in value.items():
+            if len(name) > 100 or not LABEL_NAME.match(name):
+                raise ValueError(
+                    f"{name[:100]!r} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, "
+                    "at most 100 characters)"
+                )
+            if len(label_value) > 1000:
+                raise ValueError(f"the value of {name} is longer than 1000 characters")
+            if _CONTROL.search(label_value):
+                raise ValueError(f"the value of {name} contains a control character")
+        return value
+
+
+class MatchedRoute(BaseModel):
+    """One route the alert stops at, and the way down the routing tree to it."""
+
+    receiver: str
+    path: list[str] = Field(
+        description="the routes from the root (``default-route``) to this one, each as its "
+        'matchers, e.g. ``{severity="critical"}``'
+    )
+    managed_route: str | None = Field(
+        default=None,
+        description="the name of the AAMI-managed route on that path; none = the shipped "
+        "config's routes",
+    )
+
+
+class RouteTestResult(BaseModel):
+    """Where Alertmanager would send an alert with these labels (``amtool config routes
+    test`` on the config AAMI renders)."""
+
+    labels: dict[str, str]
+    receivers: list[str] = Field(description="in the order Alertmanager notifies them")
+    routes: list[MatchedRoute] = Field(description="the matched routes, one per receiver")

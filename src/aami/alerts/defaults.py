@@ -27,6 +27,13 @@ NETWORK_FILESYSTEMS = "nfs|nfs4|lustre|cifs|smb3|ceph|beegfs|gpfs|wekafs|fuse.+"
 # Physical interfaces as the mixin selects them.
 _NET = f'{_G}, device!~"lo|veth.+"'
 
+
+def _threshold(
+    unit: str, description: str, low: float = 0, high: float | None = 100
+) -> dict[str, Any]:
+    return {"type": "number", "min": low, "max": high, "unit": unit, "description": description}
+
+
 DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
     {
         "name": "HighCPUUsage",
@@ -37,6 +44,7 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             f'(rate(node_cpu_seconds_total{{mode="idle", {_G}}}[5m])) * 100)) > {{{{.threshold}}}}'
         ),
         "default_config": {"threshold": 80},
+        "parameters": {"threshold": _threshold("%", "CPU time used (busy); fires above it")},
         "severity": "warning",
         "for_duration": "5m",
         "annotations": {
@@ -54,6 +62,7 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             f"node_memory_MemTotal_bytes{{{_G}}}) * 100 > {{{{.threshold}}}}"
         ),
         "default_config": {"threshold": 90},
+        "parameters": {"threshold": _threshold("%", "memory used; fires above it")},
         "severity": "warning",
         "for_duration": "5m",
         "annotations": {
@@ -76,6 +85,14 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             f" and node_filesystem_readonly{{{_FS}}} == 0"
         ),
         "default_config": {"threshold": 20, "exclude_fstypes": NETWORK_FILESYSTEMS},
+        "parameters": {
+            "threshold": _threshold("% free", "space still free; fires below it"),
+            "exclude_fstypes": {
+                "type": "label_value",
+                "description": "regex of filesystem types left out (shared network "
+                "filesystems by default)",
+            },
+        },
         "severity": "warning",
         "for_duration": "5m",
         "annotations": {
@@ -90,6 +107,7 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
         "description": "node_exporter of a node in the group does not answer.",
         "query_template": f'up{{job="node-exporter", {_G}}} == 0',
         "default_config": {},
+        "parameters": {},
         "severity": "critical",
         "for_duration": "2m",
         "annotations": {
@@ -109,6 +127,11 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             f" - aami_gpu_temperature_celsius{{{_G}}} < {{{{.threshold}}}}"
         ),
         "default_config": {"threshold": 3},
+        "parameters": {
+            "threshold": _threshold(
+                "°C", "degrees left below the GPU's slowdown temperature; fires below it", 0, 50
+            )
+        },
         "severity": "warning",
         "for_duration": "10m",
         "annotations": {
@@ -134,6 +157,7 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             f" and on(instance, UUID) DCGM_FI_DEV_GPU_UTIL{{{_G}}} == 0"
         ),
         "default_config": {"threshold": 50},
+        "parameters": {"threshold": _threshold("%", "GPU memory used while idle; fires above it")},
         "severity": "warning",
         "for_duration": "30m",
         "annotations": {
@@ -158,6 +182,7 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             " > {{.threshold}}"
         ),
         "default_config": {"threshold": 1},
+        "parameters": {"threshold": _threshold("%", "packets that are errors; fires above it")},
         "severity": "warning",
         "for_duration": "10m",
         "annotations": {
@@ -179,6 +204,11 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
             " > {{.threshold}}"
         ),
         "default_config": {"threshold": 2},
+        "parameters": {
+            "threshold": _threshold(
+                "load per CPU", "15-minute load average per CPU; fires above it", 0, None
+            )
+        },
         "severity": "warning",
         "for_duration": "15m",
         "annotations": {
@@ -192,6 +222,7 @@ DEFAULT_ALERT_TEMPLATES: list[dict[str, Any]] = [
         "description": "A path the mount-check script watches is not mounted.",
         "query_template": f"mount_status{{{_G}}} == 0",
         "default_config": {},
+        "parameters": {},
         "severity": "critical",
         "for_duration": "2m",
         "annotations": {

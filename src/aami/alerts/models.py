@@ -22,6 +22,8 @@ class AlertTemplate(TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     query_template: Mapped[str] = mapped_column(Text)
     default_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # key -> {type, min, max, unit, description, choices} (aami.alerts.parameters)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     severity: Mapped[str] = mapped_column(String(16), default="warning")
     for_duration: Mapped[str] = mapped_column(String(32), default="5m")
     labels: Mapped[dict[str, str]] = mapped_column(default=dict)

@@ -13,6 +13,7 @@ from aami.common.schemas import LABEL_NAME, Labels, PartialUpdate, ReadModel
 
 Severity = Literal["critical", "warning", "info"]
 Scalar = str | int | float | bool
+ParameterType = Literal["number", "integer", "duration", "enum", "label_value"]
 
 
 def _alert_name(value: str) -> str:
@@ -39,6 +40,19 @@ def _config(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _config_patch(value: dict[str, Any]) -> dict[str, Any]:
+    """A config change: like a config, and ``null`` removes a key (JSON merge patch)."""
+    _config({key: item for key, item in value.items() if item is not None})
+    return value
+
+
+def _parameter_names(value: dict[str, TemplateParameter]) -> dict[str, TemplateParameter]:
+    for key in value:
+        if not LABEL_NAME.match(key):
+            raise ValueError(f"parameter name {key!r} must match [a-zA-Z_][a-zA-Z0-9_]*")
+    return value
+
+
 def _annotations(value: dict[str, str]) -> dict[str, str]:
     for key in value:
         if not LABEL_NAME.match(key):
@@ -46,9 +60,31 @@ def _annotations(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+class TemplateParameter(BaseModel):
+    """What one config key of a template takes. Bounds are inclusive; ``choices`` only for
+    an enum."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ParameterType
+    min: int | float | None = Field(default=None, description="number, integer: lowest value")
+    max: int | float | None = Field(default=None, description="number, integer: highest value")
+    unit: str = Field(default="", max_length=32, examples=["%", "°C", "bytes"])
+    description: str = Field(default="", max_length=2000)
+    choices: list[Scalar] | None = Field(
+        default=None, max_length=100, description="enum: the values allowed"
+    )
+
+
 AlertName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_alert_name)]
 Duration = Annotated[str, StringConstraints(max_length=32), AfterValidator(_duration)]
 Config = Annotated[dict[str, Any], AfterValidator(_config)]
+ConfigPatch = Annotated[
+    dict[str, Any],
+    AfterValidator(_config_patch),
+    Field(description="only the keys given change; a key set to null is removed"),
+]
+Parameters = Annotated[dict[str, TemplateParameter], AfterValidator(_parameter_names)]
 Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
 QueryTemplate = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -62,6 +98,11 @@ class AlertTemplateCreate(BaseModel):
     description: str = Field(default="", max_length=5000)
     query_template: QueryTemplate
     default_config: Config = Field(default_factory=dict)
+    parameters: Parameters | None = Field(
+        default=None,
+        description="by config key; keys of default_config left out are inferred from "
+        "their default (number, duration, enum [true, false], label_value)",
+    )
     severity: Severity = "warning"
     for_duration: Duration = "5m"
     labels: Labels = Field(default_factory=dict)
@@ -73,6 +114,7 @@ class AlertTemplateUpdate(PartialUpdate):
     description: str | None = Field(default=None, max_length=5000)
     query_template: QueryTemplate | None = None
     default_config: Config | None = None
+    parameters: Parameters | None = None
     severity: Severity | None = None
     for_duration: Duration | None = None
     labels: Labels | None = None
@@ -85,6 +127,7 @@ class AlertTemplateRead(ReadModel):
     description: str
     query_template: str
     default_config: dict[str, Any]
+    parameters: dict[str, TemplateParameter]
     severity: str
     for_duration: str
     labels: dict[str, str]
@@ -109,7 +152,7 @@ class AlertRuleUpdate(PartialUpdate):
     nullable = frozenset({"group_id"})
 
     group_id: Ref | None = None
-    config: Config | None = None
+    config: ConfigPatch | None = None
     enabled: bool | None = None
     labels: Labels | None = None
     annotations: Annotations | None = None

@@ -8,6 +8,12 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from aami.alerts.models import GLOBAL_SCOPE, AlertRule, AlertTemplate
+from aami.alerts.parameters import (
+    ParameterError,
+    check_config,
+    check_parameters,
+    infer_parameters,
+)
 from aami.alerts.rendering import GroupRef, RenderError, TemplateSpec, render_rule
 from aami.alerts.rendering import validate_template as validate_spec
 from aami.alerts.repository import AlertRuleRepository, AlertTemplateRepository
@@ -23,6 +29,7 @@ from aami.alerts.schemas import (
 from aami.audit import service as audit
 from aami.common.changes import mark_rule_scopes
 from aami.common.ids import new_id
+from aami.common.patch import merge_patch
 from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.models import Group
@@ -113,10 +120,6 @@ def _rule_snapshot(rule: AlertRule) -> dict[str, Any]:
     }
 
 
-def _invalid(exc: RenderError, where: str = "") -> Invalid:
-    return Invalid(f"{where}{exc}")
-
-
 # ---- templates -------------------------------------------------------------------------
 
 
@@ -144,17 +147,20 @@ def list_templates(
 
 
 def _check_template(session: Session, template: AlertTemplate) -> None:
-    """The template renders alone and with every rule that uses it, and promtool accepts
+    """The parameters are consistent and take the defaults, the template renders alone and
+    with every rule that uses it (whose configs its parameters take), and promtool accepts
     what it renders."""
     spec = spec_of(template)
     try:
+        check_parameters(template.name, template.parameters, template.default_config)
         rendered = [validate_spec(spec)]
-    except RenderError as exc:
-        raise _invalid(exc) from None
+    except (ParameterError, RenderError) as exc:
+        raise Invalid(str(exc)) from None
     for rule in AlertRuleRepository(session).for_template(template.id):
         try:
+            check_config(template.name, template.parameters, rule.config)
             rendered.append(render(rule, template=spec))
-        except RenderError as exc:
+        except (ParameterError, RenderError) as exc:
             where = f"group {rule.group_id}" if rule.group_id else "the global rule"
             raise Invalid(f"the change breaks the rule {rule.id} ({where}): {exc}") from None
     checker = _checker(session)
@@ -169,7 +175,11 @@ def create_template(session: Session, *, actor: str, data: AlertTemplateCreate) 
         raise Conflict(f"alert template id {template_id!r} already exists")
     if repo.name_taken(data.name):
         raise Conflict(f"an alert template named {data.name!r} already exists")
-    template = AlertTemplate(id=template_id, **data.model_dump(exclude={"id"}))
+    fields = data.model_dump(exclude={"id", "parameters"})
+    declared = data.model_dump(include={"parameters"})["parameters"]
+    template = AlertTemplate(
+        id=template_id, parameters=infer_parameters(data.default_config, declared), **fields
+    )
     _check_template(session, template)
     repo.add(template)
     audit.record(
@@ -193,6 +203,14 @@ def update_template(
         changes["name"], excluding=template.id
     ):
         raise Conflict(f"an alert template named {changes['name']!r} already exists")
+    if "parameters" in changes:
+        changes["parameters"] = data.model_dump(include={"parameters"})["parameters"]
+    if "parameters" in changes or "default_config" in changes:
+        # Declared parameters are kept; defaults without one get one inferred.
+        changes["parameters"] = infer_parameters(
+            changes.get("default_config", template.default_config),
+            changes.get("parameters", template.parameters),
+        )
     for field, value in changes.items():
         setattr(template, field, value)
     _check_template(session, template)
@@ -283,10 +301,12 @@ def _resolve_group(session: Session, ref: str | None) -> Group | None:
 
 
 def _check_rule(session: Session, rule: AlertRule) -> None:
+    """The template's parameters take the rule's config, and the rule renders."""
     try:
+        check_config(rule.template.name, rule.template.parameters, rule.config)
         rendered = render(rule)
-    except RenderError as exc:
-        raise _invalid(exc) from None
+    except (ParameterError, RenderError) as exc:
+        raise Invalid(str(exc)) from None
     checker = _checker(session)
     if checker is not None:
         checker.check([rendered])
@@ -332,10 +352,20 @@ def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> Alert
 
 
 def update_rule(
-    session: Session, *, actor: str, rule: AlertRule, data: AlertRuleUpdate
+    session: Session,
+    *,
+    actor: str,
+    rule: AlertRule,
+    data: AlertRuleUpdate,
+    replace_config: bool = False,
 ) -> AlertRule:
+    """Change the fields given. ``config`` is a JSON merge patch (only the keys given
+    change, ``null`` removes one) unless ``replace_config``: then it is the whole config,
+    as a form or a configuration document states it."""
     lock_for_update(session, rule)
     changes = data.changes()
+    if "config" in changes:
+        changes["config"] = merge_patch({} if replace_config else rule.config, changes["config"])
     before = _rule_snapshot(rule)
     old_scope = rule.scope_key
     if "group_id" in changes:

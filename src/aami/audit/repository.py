@@ -42,3 +42,12 @@ class AuditRepository(Repository[AuditRecord]):
         if since:
             query = query.where(AuditRecord.at >= since)
         return self.page(query, AuditRecord.id.desc(), offset=offset, limit=limit)
+
+    def distinct(self, column: str, *, limit: int = 200) -> list[str]:
+        """The values of ``actor``, ``action`` or ``entity_type`` in use, sorted."""
+        field = {
+            "actor": AuditRecord.actor,
+            "action": AuditRecord.action,
+            "entity_type": AuditRecord.entity_type,
+        }[column]
+        return list(self.session.scalars(select(field).distinct().order_by(field).limit(limit)))

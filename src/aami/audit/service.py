@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from aami.audit.models import AuditRecord
 from aami.audit.repository import AuditRepository
 
-__all__ = ["REDACTED", "list_records", "record", "redact"]
+__all__ = ["REDACTED", "filter_values", "list_records", "record", "redact"]
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(
@@ -76,3 +76,9 @@ def list_records(
         offset=offset,
         limit=limit,
     )
+
+
+def filter_values(session: Session) -> dict[str, list[str]]:
+    """The actors, actions and entity types the trail holds, to filter it by."""
+    repo = AuditRepository(session)
+    return {column: repo.distinct(column) for column in ("actor", "action", "entity_type")}

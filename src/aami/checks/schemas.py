@@ -30,7 +30,18 @@ def _config(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _config_patch(value: dict[str, Any]) -> dict[str, Any]:
+    """A config change: like a config, and ``null`` removes a key (JSON merge patch)."""
+    _config({key: item for key, item in value.items() if item is not None})
+    return value
+
+
 Config = Annotated[dict[str, Any], AfterValidator(_config)]
+ConfigPatch = Annotated[
+    dict[str, Any],
+    AfterValidator(_config_patch),
+    Field(description="only the keys given change; a key set to null is removed"),
+]
 
 
 class ScriptTemplateCreate(BaseModel):
@@ -87,7 +98,7 @@ class ScriptPolicyCreate(BaseModel):
 
 
 class ScriptPolicyUpdate(PartialUpdate):
-    config: Config | None = None
+    config: ConfigPatch | None = None
     priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     is_active: bool | None = None
 

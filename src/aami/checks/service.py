@@ -30,6 +30,7 @@ from aami.checks.schemas import (
 from aami.common.caching import LruCache
 from aami.common.http_cache import etag_of
 from aami.common.ids import new_id
+from aami.common.patch import merge_patch
 from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Invalid, NotFound
 from aami.groups.repository import GroupRepository
@@ -267,11 +268,21 @@ def create_policy(session: Session, *, actor: str, data: ScriptPolicyCreate) -> 
 
 
 def update_policy(
-    session: Session, *, actor: str, policy: ScriptPolicy, data: ScriptPolicyUpdate
+    session: Session,
+    *,
+    actor: str,
+    policy: ScriptPolicy,
+    data: ScriptPolicyUpdate,
+    replace_config: bool = False,
 ) -> ScriptPolicy:
+    """Change the fields given. ``config`` is a JSON merge patch (only the keys given
+    change, ``null`` removes one) unless ``replace_config``: then it is the whole config."""
     lock_for_update(session, policy)
     before = _policy_snapshot(policy)
-    for field, value in data.changes().items():
+    changes = data.changes()
+    if "config" in changes:
+        changes["config"] = merge_patch({} if replace_config else policy.config, changes["config"])
+    for field, value in changes.items():
         setattr(policy, field, value)
     session.flush()
     audit.record(

@@ -1,8 +1,8 @@
 """The CLI's side of the REST API: where the server is, the token, one call, the output.
 
 The CLI talks to the server over HTTP only, like kubectl: nothing here imports the
-server's services or models. Every failure becomes one line on stderr and an exit code:
-1 for a server that cannot be reached or answers 4xx/5xx, 2 for bad usage.
+server's services or models. Every failure becomes one line on stderr and one of the
+exit codes of ``ExitCode`` (``call`` is the one place that maps HTTP answers to them).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,7 +21,45 @@ import typer
 import yaml
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
-STACK_TOKEN_FILE = Path(".aami-stack/admin-token")
+DEFAULT_STATE_DIR = Path(".aami-stack")
+TOKEN_FILE = "admin-token"  # in a stack's state dir
+TOKEN_ENV = ("AAMI_TOKEN", "AAMI_ADMIN_TOKEN")
+
+
+class ExitCode(IntEnum):
+    """What every ``aami`` command exits with (docs/cli.md, ``aami --help``)."""
+
+    OK = 0
+    FAILURE = 1  # anything not below: a publish that failed, an answer that is not JSON
+    USAGE = 2  # bad flags or input files; the server said 400 or 422
+    NOT_DONE = 3  # the command's own "not yet": diff --exit-code found differences, ...
+    NOT_FOUND = 4  # 404
+    UNAUTHORIZED = 5  # 401 or 403: no, a wrong, or a too weak token
+    UNREACHABLE = 6  # no connection, a timeout, TLS refused; 5xx, or 429: retry later
+    CONFLICT = 7  # 409: it clashes with what exists
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 failure, 2 usage or invalid input (400, 422), 3 not done "
+    "(diff --exit-code: the file differs; agent register --wait: still waiting), "
+    "4 not found (404), 5 unauthorized or forbidden (401, 403), 6 server unreachable "
+    "or failing (connection, timeout, TLS, 5xx, 429), 7 conflict (409). See docs/cli.md."
+)
+
+
+def exit_code_for(status: int) -> ExitCode:
+    """The exit code of an HTTP error answer."""
+    if status in (401, 403):
+        return ExitCode.UNAUTHORIZED
+    if status == 404:
+        return ExitCode.NOT_FOUND
+    if status == 409:
+        return ExitCode.CONFLICT
+    if status >= 500 or status == 429:
+        return ExitCode.UNREACHABLE
+    if status in (400, 422):
+        return ExitCode.USAGE
+    return ExitCode.FAILURE
 
 
 class Output(StrEnum):
@@ -43,8 +81,19 @@ TokenOption = Annotated[
     str | None,
     typer.Option(
         "--token",
-        envvar="AAMI_TOKEN",
-        help="API token (default: config file, else the local stack's)",
+        help=(
+            "API token (default: env AAMI_TOKEN or AAMI_ADMIN_TOKEN, else --state-dir's "
+            "admin-token, else the config file, else ./.aami-stack/admin-token)"
+        ),
+        show_default=False,
+    ),
+]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="AAMI_STATE_DIR",
+        help="a local stack's state dir: use its admin-token (when no --token/AAMI_TOKEN)",
         show_default=False,
     ),
 ]
@@ -53,7 +102,7 @@ OutputOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = ExitCode.FAILURE) -> NoReturn:
     """One line on stderr, then exit with ``code``."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -82,32 +131,72 @@ def _config_file() -> dict[str, Any]:
 @dataclass(frozen=True)
 class Connection:
     server: str
-    token: str
+    token: str = field(repr=False)
+    token_source: str = "--token"  # where the token came from: said on 401/403, never it
 
     def url(self, path: str) -> str:
         return f"{self.server.rstrip('/')}/{path.lstrip('/')}"
 
 
-def connect(server: str | None, token: str | None) -> Connection:
-    """Flags and environment first, then ``~/.config/aami/config.yaml``, then the local
-    stack (http://127.0.0.1:8080 and ``.aami-stack/admin-token``)."""
-    config = _config_file() if not (server and token) else {}
-    resolved_server = server or str(config.get("server") or "") or DEFAULT_SERVER
-    resolved_token = token or str(config.get("token") or "")
-    if not resolved_token and STACK_TOKEN_FILE.is_file():
-        try:
-            resolved_token = STACK_TOKEN_FILE.read_text().strip()
-        except OSError as exc:
-            fail(f"cannot read {STACK_TOKEN_FILE}: {exc}", 2)
-    if not resolved_token:
+def _token_file(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        fail(f"cannot read the token in {path}: {exc.strerror or exc}", ExitCode.USAGE)
+    if not token:
+        fail(f"{path.resolve()} is empty: no token in it", ExitCode.USAGE)
+    return token
+
+
+def _stack_token(state_dir: Path) -> tuple[str, str]:
+    """The admin token of the stack whose state dir was named (--state-dir, AAMI_STATE_DIR)."""
+    path = state_dir / TOKEN_FILE
+    if not path.is_file():
         fail(
-            f"no token: pass --token, set AAMI_TOKEN, put token: in {config_path()} "
-            "or run the local stack",
-            2,
+            f"no {TOKEN_FILE} in {state_dir.resolve()}: is it the state dir of `aami stack up`?",
+            ExitCode.USAGE,
+        )
+    return _token_file(path), str(path.resolve())
+
+
+def resolve_token(
+    token: str | None, state_dir: Path | None, config: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """The token and where it came from, first found: --token, AAMI_TOKEN, AAMI_ADMIN_TOKEN,
+    the state dir's admin-token (--state-dir, AAMI_STATE_DIR), the config file's token:,
+    ./.aami-stack/admin-token."""
+    if token:
+        return token, "--token"
+    for name in TOKEN_ENV:
+        if os.environ.get(name):
+            return os.environ[name], name
+    if state_dir is not None:
+        return _stack_token(state_dir)
+    if config.get("token"):
+        return str(config["token"]), str(config_path())
+    default = DEFAULT_STATE_DIR / TOKEN_FILE
+    if default.is_file():
+        return _token_file(default), str(default.resolve())
+    return None
+
+
+def connect(server: str | None, token: str | None, state_dir: Path | None = None) -> Connection:
+    """Flags and environment first, then ``~/.config/aami/config.yaml``, then the local
+    stack (http://127.0.0.1:8080 and ``.aami-stack/admin-token``); ``resolve_token`` has
+    the token's order."""
+    has_token = bool(token or any(os.environ.get(name) for name in TOKEN_ENV))
+    config = _config_file() if not (server and (has_token or state_dir)) else {}
+    resolved_server = server or str(config.get("server") or "") or DEFAULT_SERVER
+    resolved = resolve_token(token, state_dir, config)
+    if resolved is None:
+        fail(
+            "no token: pass --token or --state-dir, set AAMI_TOKEN or AAMI_STATE_DIR, put "
+            f"token: in {config_path()} or run the local stack",
+            ExitCode.USAGE,
         )
     if not resolved_server.startswith(("http://", "https://")):
-        fail(f"server must be an http:// or https:// URL, not {resolved_server!r}", 2)
-    return Connection(resolved_server, resolved_token)
+        fail(f"server must be an http:// or https:// URL, not {resolved_server!r}", ExitCode.USAGE)
+    return Connection(resolved_server, resolved[0], resolved[1])
 
 
 def _detail(response: httpx.Response) -> str:
@@ -150,18 +239,30 @@ def call(
             timeout=timeout,
         )
     except httpx.InvalidURL as exc:
-        fail(f"invalid server URL {connection.server}: {exc}", 2)
+        fail(f"invalid server URL {connection.server}: {exc}", ExitCode.USAGE)
     except httpx.HTTPError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        fail(f"cannot reach {connection.server}: {reason}")
+        fail(f"cannot reach {connection.server}: {reason}", ExitCode.UNREACHABLE)
     if response.status_code >= 400:
-        fail(f"{response.status_code}: {_detail(response)}")
+        fail_for(response, connection)
     if response.status_code == 204 or not response.content:
         return None
     try:
         return response.json()
     except ValueError:
         fail(f"{response.status_code}: the server's answer is not JSON")
+
+
+def fail_for(response: httpx.Response, connection: Connection) -> NoReturn:
+    """An HTTP error answer as one line and its exit code; 401 and 403 say where the token
+    came from (never the token)."""
+    status = response.status_code
+    message = f"{status} {response.reason_phrase}: {_detail(response)}".replace(
+        connection.token, "<token>"
+    )
+    if status in (401, 403):
+        message += f" (token from {connection.token_source})"
+    fail(message, exit_code_for(status))
 
 
 # --- output ---------------------------------------------------------------------------

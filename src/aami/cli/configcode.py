@@ -5,27 +5,39 @@ These commands talk to a server over HTTP only, like the rest of the operator CL
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import httpx
 import typer
 import yaml
 
+from aami.cli.client import (
+    ExitCode,
+    Output,
+    ServerOption,
+    StateDirOption,
+    TokenOption,
+    call,
+    connect,
+    fail,
+)
+
 __all__ = ["dump_yaml", "register"]
 
-Server = Annotated[str, typer.Option(envvar="AAMI_SERVER", help="AAMI server URL")]
-Token = Annotated[
-    str | None,
-    typer.Option(envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"], help="API token", show_default=False),
-]
 File = Annotated[
     Path, typer.Option("--file", "-f", help="the configuration document (YAML)", exists=False)
 ]
 Prune = Annotated[
     bool, typer.Option("--prune", help="delete what the file does not list (default: keep it)")
 ]
-DEFAULT_SERVER = "http://127.0.0.1:8080"
+PlanOutput = Annotated[
+    Output,
+    typer.Option(
+        "-o", "--output", help="table (the changes as lines), json or yaml", case_sensitive=False
+    ),
+]
+TIMEOUT = 300  # a fleet-sized document takes a while to plan and apply
 
 
 class _Dumper(yaml.SafeDumper):
@@ -53,40 +65,26 @@ def dump_yaml(document: dict[str, Any]) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    fail(message, ExitCode.USAGE)
 
 
 def _request(
     method: str,
-    server: str,
-    token: str | None,
     path: str,
+    options: tuple[str | None, str | None, Path | None],
     *,
     json: Any = None,
     params: dict[str, str | float] | None = None,
 ) -> dict[str, Any]:
-    if not token:
-        typer.echo("error: no token: pass --token or set AAMI_TOKEN", err=True)
-        raise typer.Exit(2)
-    try:
-        response = httpx.request(
-            method,
-            f"{server.rstrip('/')}/api/v1{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            json=json,
-            params=params,
-            timeout=300,
-        )
-    except httpx.HTTPError as exc:
-        _fail(f"cannot reach {server}: {type(exc).__name__}")
-    if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        _fail(f"{response.status_code}: {' '.join(str(detail).split())}")
-    body: dict[str, Any] = response.json()
+    server, token, state_dir = options
+    body: dict[str, Any] = call(
+        connect(server, token, state_dir),
+        method,
+        f"/api/v1{path}",
+        body=json,
+        params=params,
+        timeout=TIMEOUT,
+    )
     return body
 
 
@@ -115,22 +113,55 @@ def _describe(result: dict[str, Any], *, applied: bool) -> list[str]:
     return lines
 
 
+EXPORT_FORMATS = ("yaml", "json")
+
+
+def _export_format(output: str) -> str:
+    """``-o`` is the format, as everywhere; it used to be the file, so say where that went."""
+    chosen = output.lower()
+    if chosen in EXPORT_FORMATS:
+        return chosen
+    if chosen == Output.table:
+        _fail("-o table: the export is a document; choose -o yaml or -o json")
+    _fail(
+        f"-o {output!r} is not a format: -o/--output chooses yaml or json; "
+        f"write the document to a file with --file {output}"
+    )
+
+
 def export(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+        str,
+        typer.Option("-o", "--output", help="yaml or json", metavar="FORMAT"),
+    ] = "yaml",
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", "--output-file", help="write here instead of stdout"),
     ] = None,
-    server: Server = DEFAULT_SERVER,
-    token: Token = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
-    """Print (or write) the server's whole configuration as one YAML document."""
-    text = dump_yaml(_request("GET", server, token, "/config/export"))
-    if output is None:
+    """Print (or write) the server's whole configuration as one YAML (or JSON) document."""
+    chosen = _export_format(output)
+    document = _request("GET", "/config/export", (server, token, state_dir))
+    text = dump_yaml(document) if chosen == "yaml" else json.dumps(document, indent=2) + "\n"
+    if file is None:
         typer.echo(text, nl=False)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        file.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+        _fail(f"cannot write {file}: {exc.strerror or exc}")
+
+
+def _show(result: dict[str, Any], output: Output, lines: list[str]) -> None:
+    if output is Output.table:
+        typer.echo("\n".join(lines))
+    elif output is Output.json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        typer.echo(yaml.safe_dump(result, sort_keys=False, allow_unicode=True).rstrip("\n"))
 
 
 def diff(
@@ -139,20 +170,26 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="exit 3 when the file differs from the server")
     ] = False,
-    server: Server = DEFAULT_SERVER,
-    token: Token = None,
+    output: PlanOutput = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Show what applying the file would change, entity by entity, and which rule files."""
     document = _load(file)
     result = _request(
-        "POST", server, token, "/config/plan", json=document, params={"prune": str(prune).lower()}
+        "POST",
+        "/config/plan",
+        (server, token, state_dir),
+        json=document,
+        params={"prune": str(prune).lower()},
     )
     lines = _describe(result, applied=False)
     if not result["changed"]:
         lines.insert(0, "nothing changed: the server matches the file")
-    typer.echo("\n".join(lines))
+    _show(result, output, lines)
     if exit_code and result["changed"]:
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.NOT_DONE)
 
 
 PUBLISH_WAIT = 25  # seconds the server waits for the publisher before "scheduled"
@@ -161,21 +198,22 @@ PUBLISH_WAIT = 25  # seconds the server waits for the publisher before "schedule
 def apply(
     file: File,
     prune: Prune = False,
-    server: Server = DEFAULT_SERVER,
-    token: Token = None,
+    output: PlanOutput = Output.table,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Make the server's configuration match the file, all or nothing."""
     document = _load(file)
     result = _request(
         "POST",
-        server,
-        token,
         "/config/apply",
+        (server, token, state_dir),
         json=document,
         params={"prune": str(prune).lower(), "wait": PUBLISH_WAIT},
     )
     if not result["changed"]:
-        typer.echo("nothing changed: the server matches the file")
+        _show(result, output, ["nothing changed: the server matches the file"])
         return
     publish = result["publish"]
     if publish["result"] != "scheduled":
@@ -183,7 +221,7 @@ def apply(
             "written": publish["files_written"],
             "removed": publish["files_removed"],
         }
-    typer.echo("\n".join(_describe(result, applied=True)))
+    _show(result, output, _describe(result, applied=True))
     if publish["result"] == "scheduled":
         typer.echo(
             "the rule files are still being published; `aami prometheus status` tells when "

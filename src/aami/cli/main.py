@@ -13,16 +13,18 @@ from pydantic import ValidationError
 from aami import __version__
 from aami.agent.cli import agent_app
 from aami.cli import operations, registrations, resources
+from aami.cli.client import EXIT_CODES_HELP
 from aami.cli.configcode import register as register_configcode
+from aami.cli.stack import stack_app
 
 app = typer.Typer(
     name="aami",
     help="AAMI: alerting configuration for AI-accelerator clusters.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-stack_app = typer.Typer(help="The all-in-one local stack.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(stack_app, name="stack")
 app.add_typer(agent_app, name="agent")
@@ -154,52 +156,6 @@ def db_upgrade(
     finally:
         engine.dispose()
     typer.echo(f"database at {revision}")
-
-
-@stack_app.command("up")
-def stack_up(
-    state_dir: Annotated[
-        Path, typer.Option(envvar="AAMI_STATE_DIR", help="where configs, data and logs go")
-    ] = Path(".aami-stack"),
-    port: Annotated[
-        int, typer.Option(envvar="AAMI_STACK_SERVER_PORT", help="AAMI server port")
-    ] = 8080,
-    prometheus_port: Annotated[
-        int, typer.Option(envvar="AAMI_STACK_PROMETHEUS_PORT", help="Prometheus port")
-    ] = 19090,
-    node_exporter_port: Annotated[
-        int, typer.Option(envvar="AAMI_STACK_NODE_EXPORTER_PORT", help="node_exporter port")
-    ] = 19100,
-    alertmanager_port: Annotated[
-        int, typer.Option(envvar="AAMI_STACK_ALERTMANAGER_PORT", help="Alertmanager port")
-    ] = 19093,
-    webhook_port: Annotated[
-        int, typer.Option(envvar="AAMI_STACK_WEBHOOK_PORT", help="local notification receiver")
-    ] = 19095,
-    demo: Annotated[
-        bool, typer.Option(help="load the demo groups, rules, mount check and agent")
-    ] = True,
-) -> None:
-    """Run the server, Prometheus, Alertmanager, node_exporter and the agent until Ctrl-C.
-
-    Prometheus and node_exporter get ports next to, not on, their usual ones so that the
-    services Debian's packages start do not collide with the stack.
-    """
-    from aami.stack.runner import StackError, StackPorts, run_stack
-
-    ports = StackPorts(
-        server=port,
-        prometheus=prometheus_port,
-        node_exporter=node_exporter_port,
-        alertmanager=alertmanager_port,
-        webhook=webhook_port,
-    )
-    try:
-        code = run_stack(state_dir.resolve(), ports=ports, demo=demo)
-    except StackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover

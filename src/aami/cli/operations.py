@@ -17,6 +17,7 @@ from aami.cli.client import (
     Output,
     OutputOption,
     ServerOption,
+    StateDirOption,
     TokenOption,
     call,
     connect,
@@ -106,9 +107,10 @@ def rules_regenerate(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Render, validate, write and reload the rule files now."""
-    connection = connect(server, token)
+    connection = connect(server, token, state_dir)
     path = "/api/v1/prometheus/rules/regenerate" + (f"/{group}" if group else "")
     with spinner(f"regenerating rules{f' for {group}' if group else ''}…"):
         outcome = call(connection, "POST", path, params={"wait": WAIT}, timeout=WAIT + 15)
@@ -120,9 +122,10 @@ def rules_files(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """The generated rule files."""
-    answer = call(connect(server, token), "GET", "/api/v1/prometheus/rules/files")
+    answer = call(connect(server, token, state_dir), "GET", "/api/v1/prometheus/rules/files")
     columns = (
         C("NAME", "name"),
         C("GROUP", "group_id"),
@@ -140,9 +143,12 @@ def rules_effective(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """The rendered rules that apply to a target."""
-    answer = call(connect(server, token), "GET", f"/api/v1/prometheus/rules/effective/{target}")
+    answer = call(
+        connect(server, token, state_dir), "GET", f"/api/v1/prometheus/rules/effective/{target}"
+    )
     if output is Output.table:
         typer.echo(
             f"target {answer.get('hostname')} ({answer.get('target_id')}), "
@@ -212,20 +218,16 @@ def rules_status(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Prometheus reachable and ready, pending reloads, rule groups loaded vs expected."""
-    _status(connect(server, token), output)
+    _status(connect(server, token, state_dir), output)
 
 
 def _history(
-    path: str,
-    page: int | None,
-    limit: int | None,
-    output: Output,
-    server: str | None,
-    token: str | None,
+    connection: Connection, path: str, page: int | None, limit: int | None, output: Output
 ) -> None:
-    answer = call(connect(server, token), "GET", path, params={"page": page, "limit": limit})
+    answer = call(connection, "GET", path, params={"page": page, "limit": limit})
     emit(answer, output, columns=PUBLISH_COLUMNS, rows=answer.get("data", []), empty="no publishes")
 
 
@@ -236,9 +238,11 @@ def rules_history(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Every publish and its result, newest first."""
-    _history("/api/v1/prometheus/rules/history", page, limit, output, server, token)
+    connection = connect(server, token, state_dir)
+    _history(connection, "/api/v1/prometheus/rules/history", page, limit, output)
 
 
 # --- prometheus -----------------------------------------------------------------------
@@ -249,9 +253,10 @@ def prometheus_reload(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Reload Prometheus now."""
-    connection = connect(server, token)
+    connection = connect(server, token, state_dir)
     with spinner("reloading Prometheus…"):
         outcome = call(
             connection,
@@ -268,9 +273,10 @@ def prometheus_status(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Prometheus reachable and ready, pending reloads, rule groups loaded vs expected."""
-    _status(connect(server, token), output)
+    _status(connect(server, token, state_dir), output)
 
 
 # --- alertmanager ---------------------------------------------------------------------
@@ -281,9 +287,10 @@ def alertmanager_status(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Alertmanager reachable; the managed config desired, written and loaded."""
-    answer = call(connect(server, token), "GET", "/api/v1/alertmanager/status")
+    answer = call(connect(server, token, state_dir), "GET", "/api/v1/alertmanager/status")
     if output is not Output.table:
         emit(answer, output)
         return
@@ -316,9 +323,11 @@ def alertmanager_history(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Every publish of the Alertmanager config, newest first."""
-    _history("/api/v1/alertmanager/history", page, limit, output, server, token)
+    connection = connect(server, token, state_dir)
+    _history(connection, "/api/v1/alertmanager/history", page, limit, output)
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -332,10 +341,11 @@ def checks(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """The checks a node runs, with their resolved config."""
     path = f"/api/v1/checks/target/{target}" + ("/explain" if explain else "")
-    answer = call(connect(server, token), "GET", path)
+    answer = call(connect(server, token, state_dir), "GET", path)
     if explain:
         emit(answer, output)
         return
@@ -413,6 +423,7 @@ def silence_add(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Silence a node, a group, or alerts matching labels for a while."""
     chosen = [
@@ -431,7 +442,7 @@ def silence_add(
     else:
         matchers = [parse_matcher(m) for m in matcher or []]
         path, body = "/api/v1/silences", {"matchers": matchers, "duration": duration, **common}
-    connection = connect(server, token)
+    connection = connect(server, token, state_dir)
     silence = call(connection, "POST", path, body=body)
     if output is Output.table:
         typer.echo(f"silence {silence.get('id')} until {silence.get('ends_at')}")
@@ -444,9 +455,10 @@ def silence_list(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Silences, newest end first."""
-    answer = call(connect(server, token), "GET", "/api/v1/silences")
+    answer = call(connect(server, token, state_dir), "GET", "/api/v1/silences")
     emit(answer, output, columns=SILENCE_COLUMNS, empty="no silences")
 
 
@@ -455,23 +467,14 @@ def silence_expire(
     silence_id: Annotated[str, typer.Argument(metavar="ID", help="the silence's id")],
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """End a silence now."""
-    call(connect(server, token), "DELETE", f"/api/v1/silences/{silence_id}")
+    call(connect(server, token, state_dir), "DELETE", f"/api/v1/silences/{silence_id}")
     typer.echo(f"expired silence {silence_id}")
 
 
 # --- alerts and seed ------------------------------------------------------------------
-
-LegacyTokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar=["AAMI_TOKEN", "AAMI_ADMIN_TOKEN"],
-        help="API token (default: config file, else the local stack's)",
-        show_default=False,
-    ),
-]
 
 
 def _alert_state(alert: Mapping[str, Any]) -> str:
@@ -487,11 +490,12 @@ def alerts(
     state: Annotated[str | None, typer.Option(help="active, silenced or inhibited")] = None,
     output: OutputOption = Output.table,
     server: ServerOption = None,
-    token: LegacyTokenOption = None,
+    token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Show the alerts Alertmanager holds: firing, silenced or inhibited."""
     params = {"group_id": group, "severity": severity, "target": target, "state": state}
-    found = call(connect(server, token), "GET", "/api/v1/alerts", params=params)
+    found = call(connect(server, token, state_dir), "GET", "/api/v1/alerts", params=params)
     columns = (
         C("ALERT", lambda a: (a.get("labels") or {}).get("alertname")),
         C("SEVERITY", lambda a: (a.get("labels") or {}).get("severity")),
@@ -505,10 +509,11 @@ def alerts(
 
 def seed(
     server: ServerOption = None,
-    token: LegacyTokenOption = None,
+    token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Load the default alert templates into a server (idempotent)."""
-    answer = call(connect(server, token), "POST", "/api/v1/seed", timeout=60)
+    answer = call(connect(server, token, state_dir), "POST", "/api/v1/seed", timeout=60)
     for kind, outcome in answer.items():
         created, existing = outcome["created"], outcome["existing"]
         typer.echo(f"{kind}: {len(created)} created, {len(existing)} already there")

@@ -14,6 +14,7 @@ from aami.cli.client import (
     Output,
     OutputOption,
     ServerOption,
+    StateDirOption,
     TokenOption,
     call,
     connect,
@@ -64,10 +65,11 @@ def list_pending(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Registrations waiting for a decision, oldest first."""
     answer = call(
-        connect(server, token),
+        connect(server, token, state_dir),
         "GET",
         "/api/v1/registrations/pending",
         params={"page": page, "limit": limit},
@@ -81,9 +83,13 @@ def get(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """One registration, with the target it would change as it is now."""
-    emit(call(connect(server, token), "GET", f"/api/v1/registrations/{registration_id}"), output)
+    emit(
+        call(connect(server, token, state_dir), "GET", f"/api/v1/registrations/{registration_id}"),
+        output,
+    )
 
 
 @registrations_app.command("approve")
@@ -92,10 +98,13 @@ def approve(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Apply the registration; the node collects its new node token at its next poll."""
     answer = call(
-        connect(server, token), "POST", f"/api/v1/registrations/{registration_id}/approve"
+        connect(server, token, state_dir),
+        "POST",
+        f"/api/v1/registrations/{registration_id}/approve",
     )
     if output is not Output.table:
         emit(answer, output)
@@ -115,10 +124,11 @@ def reject(
     output: OutputOption = Output.table,
     server: ServerOption = None,
     token: TokenOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Discard the registration: nothing changes; the node is told at its next poll."""
     answer = call(
-        connect(server, token),
+        connect(server, token, state_dir),
         "POST",
         f"/api/v1/registrations/{registration_id}/reject",
         body={"reason": reason} if reason else None,

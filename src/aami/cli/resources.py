@@ -18,6 +18,7 @@ from aami.cli.client import (
     Output,
     OutputOption,
     ServerOption,
+    StateDirOption,
     TokenOption,
     call,
     connect,
@@ -223,18 +224,29 @@ def _read_file(file: str) -> dict[str, Any]:
     return loaded
 
 
-def build_body(file: str | None, sets: list[str]) -> dict[str, Any]:
-    """The fields from ``-f FILE`` with every ``--set a.b=value`` laid over them."""
+def _put(body: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = body
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[leaf] = value
+
+
+def build_body(
+    file: str | None, sets: list[str], unsets: list[str] | None = None
+) -> dict[str, Any]:
+    """The fields from ``-f FILE`` with every ``--set a.b=value`` laid over them, and every
+    ``--unset a.b`` as a null (a config key set to null is removed: JSON merge patch)."""
     body: dict[str, Any] = _read_file(file) if file else {}
     for key, raw in parse_pairs(sets, "--set"):
-        *parents, leaf = key.split(".")
-        node = body
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[leaf] = yaml_value(raw)
+        _put(body, key, yaml_value(raw))
+    for key in unsets or []:
+        if "." not in key or not all(key.split(".")):
+            fail(f"--unset {key!r}: expected config.KEY", 2)
+        _put(body, key, None)
     return body
 
 
@@ -245,6 +257,10 @@ FileOption = Annotated[
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="field=value (a YAML value; dotted keys nest), repeatable"),
+]
+UnsetOption = Annotated[
+    list[str] | None,
+    typer.Option("--unset", help="config.KEY to remove (sent as null), repeatable"),
 ]
 
 
@@ -267,10 +283,11 @@ def resource_app(resource: Resource) -> typer.Typer:
         output: OutputOption = Output.table,
         server: ServerOption = None,
         token: TokenOption = None,
+        state_dir: StateDirOption = None,
     ) -> None:
         params: dict[str, Any] = dict(parse_pairs(filter_ or [], "--filter"))
         params.update({"page": page, "limit": limit})
-        connection = connect(server, token)
+        connection = connect(server, token, state_dir)
         answer = call(connection, "GET", resource.path, params=params)
         rows = answer.get("data", []) if isinstance(answer, dict) else answer
         emit(answer, output, columns=columns, rows=rows, empty=f"no {plural}")
@@ -287,8 +304,9 @@ def resource_app(resource: Resource) -> typer.Typer:
         output: OutputOption = Output.table,
         server: ServerOption = None,
         token: TokenOption = None,
+        state_dir: StateDirOption = None,
     ) -> None:
-        connection = connect(server, token)
+        connection = connect(server, token, state_dir)
         emit(call(connection, "GET", f"{resource.path}/{id_}"), output)
 
     @app.command(
@@ -300,31 +318,35 @@ def resource_app(resource: Resource) -> typer.Typer:
         output: OutputOption = Output.table,
         server: ServerOption = None,
         token: TokenOption = None,
+        state_dir: StateDirOption = None,
     ) -> None:
         body = build_body(file, set_ or [])
         if not body:
             fail("nothing to create: pass -f FILE and/or --set field=value", 2)
-        connection = connect(server, token)
+        connection = connect(server, token, state_dir)
         emit(call(connection, "POST", resource.path, body=body), output)
 
     if resource.updatable:
 
         @app.command(
             "update",
-            help=f"Change a {resource.singular}: only the fields given change (PUT is partial).",
+            help=f"Change a {resource.singular}: only the fields given change (PUT is partial); "
+            "in config, only the keys given, and --unset config.KEY removes one.",
         )
         def update(
             id_: Annotated[str, typer.Argument(metavar="ID", help=f"the {resource.singular}'s id")],
             file: FileOption = None,
             set_: SetOption = None,
+            unset: UnsetOption = None,
             output: OutputOption = Output.table,
             server: ServerOption = None,
             token: TokenOption = None,
+            state_dir: StateDirOption = None,
         ) -> None:
-            body = build_body(file, set_ or [])
+            body = build_body(file, set_ or [], unset)
             if not body:
-                fail("nothing to change: pass -f FILE and/or --set field=value", 2)
-            connection = connect(server, token)
+                fail("nothing to change: pass -f FILE, --set field=value or --unset field", 2)
+            connection = connect(server, token, state_dir)
             emit(call(connection, "PUT", f"{resource.path}/{id_}", body=body), output)
 
     @app.command("delete", help=f"Delete a {resource.singular}.")
@@ -332,8 +354,9 @@ def resource_app(resource: Resource) -> typer.Typer:
         id_: Annotated[str, typer.Argument(metavar="ID", help=f"the {resource.singular}'s id")],
         server: ServerOption = None,
         token: TokenOption = None,
+        state_dir: StateDirOption = None,
     ) -> None:
-        connection = connect(server, token)
+        connection = connect(server, token, state_dir)
         call(connection, "DELETE", f"{resource.path}/{id_}")
         typer.echo(f"deleted {resource.singular} {id_}")
 

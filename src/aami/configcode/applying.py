@@ -151,7 +151,14 @@ def create_alert_rule(ctx: Context, entity_id: str, data: Fields) -> None:
 
 
 def update_alert_rule(ctx: Context, rule: AlertRule, changed: Fields) -> None:
-    alerts.update_rule(ctx.session, actor=ctx.actor, rule=rule, data=AlertRuleUpdate(**changed))
+    # The document states the whole config: keys it dropped are removed, not merged away.
+    alerts.update_rule(
+        ctx.session,
+        actor=ctx.actor,
+        rule=rule,
+        data=AlertRuleUpdate(**changed),
+        replace_config=True,
+    )
 
 
 def delete_alert_rule(ctx: Context, rule: AlertRule) -> None:
@@ -185,7 +192,11 @@ def create_script_policy(ctx: Context, entity_id: str, data: Fields) -> None:
 
 def update_script_policy(ctx: Context, policy: ScriptPolicy, changed: Fields) -> None:
     checks.update_policy(
-        ctx.session, actor=ctx.actor, policy=policy, data=ScriptPolicyUpdate(**changed)
+        ctx.session,
+        actor=ctx.actor,
+        policy=policy,
+        data=ScriptPolicyUpdate(**changed),
+        replace_config=True,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from aami.alertmanager.models import NotificationChannel
 from aami.alertmanager.schemas import ChannelCreate, RouteCreate
+from aami.alerts.parameters import infer_parameters
 from aami.alerts.schemas import AlertRuleCreate, AlertTemplateCreate
 from aami.checks.schemas import ScriptPolicyCreate, ScriptTemplateCreate
 from aami.common.ids import is_valid_id
@@ -176,6 +177,13 @@ def _normalise_target(kind: str, entity_id: str, body: Fields) -> Fields:
     return data
 
 
+def _normalise_alert_template(kind: str, entity_id: str, body: Fields) -> Fields:
+    """A template as the server stores it: declared parameters, inferred for the rest."""
+    data = _normalise_with(AlertTemplateCreate)(kind, entity_id, body)
+    data["parameters"] = infer_parameters(data["default_config"], data["parameters"])
+    return data
+
+
 def _normalise_channel(kind: str, entity_id: str, body: Fields) -> Fields:
     body = dict(body)
     secret = _secret_spec(entity_id, body)
@@ -188,7 +196,7 @@ def _normalise_channel(kind: str, entity_id: str, body: Fields) -> Fields:
 _NORMALISERS: Mapping[str, Normaliser] = {
     "groups": _normalise_with(GroupCreate),
     "targets": _normalise_target,
-    "alert_templates": _normalise_with(AlertTemplateCreate),
+    "alert_templates": _normalise_alert_template,
     "alert_rules": _normalise_with(AlertRuleCreate),
     "script_templates": _normalise_with(ScriptTemplateCreate),
     "script_policies": _normalise_with(ScriptPolicyCreate),

@@ -53,6 +53,7 @@ def export_alert_template(template: AlertTemplate) -> Fields:
         "description": template.description,
         "query_template": template.query_template,
         "default_config": dict(template.default_config),
+        "parameters": {key: dict(spec) for key, spec in template.parameters.items()},
         "severity": template.severity,
         "for_duration": template.for_duration,
         "labels": dict(template.labels),

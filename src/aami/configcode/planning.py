@@ -15,6 +15,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from aami.configcode.applying import Context
 from aami.configcode.document import Fields
 from aami.configcode.repository import ConfigRepository
+from aami.errors import AamiError
 
 __all__ = ["Change", "Plan", "Section", "SectionPlan", "Step", "execute"]
 
@@ -168,6 +169,17 @@ class Section(Generic[RowT]):
         return Step(Change(self.name, entity_id, "delete"), run)
 
 
+def _run(ctx: Context, step: Step) -> None:
+    """Run one step; a refusal names the entry it is about (``alert_rules.r1: ...``)."""
+    try:
+        step.run(ctx)
+    except AamiError as exc:
+        where = f"{step.change.kind}.{step.change.id}"
+        if exc.detail.startswith(where):
+            raise
+        raise type(exc)(f"{where}: {exc.detail}") from None
+
+
 def execute(ctx: Context, steps: Sequence[Step], phases: Sequence[Sequence[str]]) -> None:
     """Creates, updates and replaces in dependency order, then deletes in reverse, phase by
     phase."""
@@ -175,10 +187,10 @@ def execute(ctx: Context, steps: Sequence[Step], phases: Sequence[Sequence[str]]
         for name in phase:
             for step in steps:
                 if step.change.kind == name and step.change.action != "delete":
-                    step.run(ctx)
+                    _run(ctx, step)
             ctx.session.flush()
         for name in reversed(phase):
             for step in steps:
                 if step.change.kind == name and step.change.action == "delete":
-                    step.run(ctx)
+                    _run(ctx, step)
             ctx.session.flush()

@@ -79,6 +79,11 @@ class AlertTemplateEntry(_Entry):
     description: str
     query_template: str
     default_config: dict[str, Any]
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="by config key: type, min, max, unit, description, choices; left out, "
+        "inferred from default_config",
+    )
     severity: str
     for_duration: str
     labels: dict[str, str]

@@ -162,6 +162,19 @@ class PrometheusClient:
             found[str(group.get("name"))] = LoadedRecord(str(group.get("file", "")), labels)
         return found
 
+    def active_targets(self) -> list[dict[str, Any]]:
+        """The scrape targets Prometheus knows now, with their health (GET /api/v1/targets)."""
+        response = self._get("/api/v1/targets", state="active")
+        if response.status_code != 200:
+            raise PrometheusUnreachable(f"GET /api/v1/targets answered {response.status_code}")
+        try:
+            targets = response.json()["data"]["activeTargets"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PrometheusError(f"GET /api/v1/targets answered something else: {exc}") from None
+        if not isinstance(targets, list):
+            raise PrometheusError("GET /api/v1/targets answered something else")
+        return [t for t in targets if isinstance(t, dict)]
+
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Run an instant query; return its result vector."""
         response = self._get("/api/v1/query", query=promql)

@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -29,6 +29,7 @@ import yaml
 from aami.auth.tokens import generate_token
 from aami.security.tls import StackTls, ensure_stack_tls
 from aami.stack.configs import alertmanager_base_for_stack, prometheus_config, write_yaml
+from aami.stack.control import clear_record, recorded, running_supervisor, write_record
 from aami.stack.receiver import LocalReceiver
 
 _REPO = Path(__file__).resolve().parents[3]
@@ -319,6 +320,28 @@ class Stack:
             preexec_fn=_die_with_parent,
         )
         child.started_at = time.monotonic()
+        self.record()
+
+    def record(self) -> None:
+        """Tell ``aami stack down`` (in another terminal) what to stop: this process and
+        every child running now."""
+        running = (
+            recorded(child.name, child.process.pid)
+            for child in self.children
+            if child.process is not None and child.process.poll() is None
+        )
+        write_record(
+            self.state_dir,
+            [process for process in running if process is not None],
+            server=self.server_url,
+            ports=asdict(self.ports),
+        )
+
+    def pause(self, seconds: float) -> None:
+        """Sleep, but wake up as soon as the stack is told to stop."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, deadline - time.monotonic()))
 
     def stop_all(self) -> None:
         self.stopping = True
@@ -350,13 +373,13 @@ class Stack:
                     f"{delay:.0f}s (log: {child.log_path})",
                     flush=True,
                 )
-                time.sleep(delay)
+                self.pause(delay)
                 if child.log is not None:
                     child.log.close()
                 if not self.stopping:
                     child.restarts += 1
                     self.start(child)
-            time.sleep(0.5)
+            self.pause(0.5)
 
 
 def _call(client: httpx.Client, method: str, path: str, body: object = None) -> object:
@@ -513,6 +536,12 @@ def private_state_dir(state_dir: Path) -> None:
 def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
     """Start everything, print where it is, supervise until SIGINT/SIGTERM; return 0."""
     stack = Stack(state_dir, ports)
+    running = running_supervisor(state_dir)
+    if running is not None:
+        raise StackError(
+            f"a stack already runs from {state_dir} (pid {running.pid}); stop it with "
+            f"`aami stack down --state-dir {state_dir}` or choose another --state-dir"
+        )
     private_state_dir(state_dir)
     token = stack.prepare()
     receiver = LocalReceiver(ports.webhook, state_dir / "notifications.jsonl")
@@ -565,7 +594,7 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
                 if demo
                 else ""
             )
-            + "Press Ctrl-C to stop.",
+            + "Press Ctrl-C to stop (or run `aami stack down` in another terminal).",
             flush=True,
         )
         stack.supervise()
@@ -575,5 +604,6 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
     finally:
         stack.stop_all()
         receiver.stop()
+        clear_record(state_dir)
     print("AAMI stack stopped", flush=True)
     return 0

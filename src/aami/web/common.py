@@ -83,6 +83,7 @@ NOTICES = {
     "disabled": "Disabled.",
     "silenced": "Silence created.",
     "expired": "Silence expired.",
+    "revoked": "Revoked.",
     "loggedout": "You are logged out.",
 }
 

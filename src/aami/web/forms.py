@@ -36,7 +36,10 @@ __all__ = [
 MAX_FORM_BYTES = 1024 * 1024
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*)(\[\d+\])?(\.[a-z_]+)?:\s")
-_CONFIG_KEY = re.compile(r"config key '([A-Za-z_][A-Za-z0-9_]*)'")
+# "config key 'threshold': ..." (rendering) or "config.threshold: ..." (parameters).
+_CONFIG_KEY = re.compile(
+    r"config key '([A-Za-z_][A-Za-z0-9_]*)'|(?:^|: )config\.([A-Za-z_][A-Za-z0-9_]*): "
+)
 
 Errors = dict[str, str]
 
@@ -186,8 +189,9 @@ def attach_error(errors: Errors, detail: str, fields: Iterable[str]) -> Errors:
     """Put a service's message next to the field it names, else at the top of the form."""
     known = set(fields)
     config_key = _CONFIG_KEY.search(detail)
-    if config_key and f"config.{config_key.group(1)}" in known:
-        errors[f"config.{config_key.group(1)}"] = detail
+    key = config_key and (config_key.group(1) or config_key.group(2))
+    if key and f"config.{key}" in known:
+        errors[f"config.{key}"] = detail
         return errors
     prefix = _FIELD_PREFIX.match(detail)
     if prefix and prefix.group(1) in known:

@@ -8,11 +8,13 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aami.alerts import service as alerts
 from aami.alerts.models import AlertRule, AlertTemplate
+from aami.alerts.parameters import describe
 from aami.alerts.rendering import FOR_KEY, SEVERITIES, SEVERITY_KEY, TemplateSpec, placeholders
 from aami.alerts.schemas import (
     AlertRuleCreate,
@@ -58,6 +60,7 @@ TEMPLATE_FIELDS = (
     "description",
     "query_template",
     "default_config",
+    "parameters",
     "severity",
     "for_duration",
     "labels",
@@ -74,6 +77,17 @@ def _all_groups(session: Session) -> list[Group]:
 # ---- templates -------------------------------------------------------------------------
 
 
+def _parameters_text(parameters: dict[str, Any]) -> str:
+    """The declarations as JSON, each without its empty fields."""
+    if not parameters:
+        return ""
+    compact = {
+        key: {name: value for name, value in spec.items() if value not in (None, "")}
+        for key, spec in parameters.items()
+    }
+    return json.dumps(compact, indent=2, ensure_ascii=False)
+
+
 def _template_values(template: AlertTemplate | None) -> dict[str, str]:
     if template is None:
         return {
@@ -82,6 +96,7 @@ def _template_values(template: AlertTemplate | None) -> dict[str, str]:
             "description": "",
             "query_template": "",
             "default_config": "{}",
+            "parameters": "",
             "severity": "warning",
             "for_duration": "5m",
             "labels": "",
@@ -93,6 +108,7 @@ def _template_values(template: AlertTemplate | None) -> dict[str, str]:
         "description": template.description,
         "query_template": template.query_template,
         "default_config": json.dumps(template.default_config, indent=2),
+        "parameters": _parameters_text(template.parameters),
         "severity": template.severity,
         "for_duration": template.for_duration,
         "labels": format_kv(template.labels),
@@ -112,6 +128,11 @@ def _read_template(form: FormData) -> tuple[dict[str, str], dict[str, Any], Erro
     }
     if form.text("id"):
         data["id"] = form.text("id")
+    if form.text("parameters"):
+        try:
+            data["parameters"] = parse_json_object(form.get("parameters"), "parameters")
+        except FieldError as exc:
+            errors[exc.field] = exc.message
     for name, parse in (
         ("default_config", parse_json_object),
         ("labels", parse_kv),
@@ -390,6 +411,65 @@ def _scalar_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+# Prometheus's duration grammar, loosely (the service checks it exactly): a hint for the
+# browser, which does not block the form (novalidate) but marks the field.
+_DURATION_PATTERN = "0|([0-9]+(ms|[ywdhms]))+"
+
+
+def _number_attrs(spec: dict[str, Any]) -> Markup:
+    attrs = Markup('step="{}"').format("1" if spec["type"] == "integer" else "any")
+    for name in ("min", "max"):
+        if spec.get(name) is not None:
+            attrs += Markup(' {}="{}"').format(name, _scalar_text(spec[name]))
+    return attrs
+
+
+def typed_input(template: AlertTemplate, key: str) -> dict[str, Any]:
+    """How the rule form asks for one key: input type, attributes, unit, choices, help."""
+    spec: dict[str, Any] | None = template.parameters.get(key)
+    default = template.default_config.get(key)
+    kind = spec["type"] if spec else "label_value"
+    unit = spec.get("unit", "") if spec else ""
+    field: dict[str, Any] = {
+        "label": f"{key} ({unit})" if unit else key,
+        "control": "input",
+        "type": "text",
+        "attrs": Markup(""),
+        "options": [],
+    }
+    help_parts = [spec["description"]] if spec and spec.get("description") else []
+    if spec is not None:
+        help_parts.append(describe(template.name, key, spec).split(": ", 1)[1] + ".")
+    if default is not None:
+        help_parts.append(f"Empty: the template's default, {json.dumps(default)}.")
+    else:
+        help_parts.append("No default: the rule must set it.")
+    field["help"] = " ".join(help_parts)
+    if kind in ("number", "integer") and spec is not None:
+        field.update(type="number", attrs=_number_attrs(spec))
+    elif kind == "enum" and spec is not None:
+        choices = [_scalar_text(choice) for choice in spec.get("choices") or []]
+        field.update(control="select", options=[(c, c) for c in choices])
+    elif kind == "duration":
+        field["attrs"] = Markup('pattern="{}"').format(_DURATION_PATTERN)
+    return field
+
+
+def _parse_typed(text: str, template: AlertTemplate, key: str) -> object:
+    """A typed value from the form's text: a number for a number, the choice for an enum;
+    text that does not read as its type is passed on for the service to explain."""
+    spec = template.parameters.get(key)
+    if spec is None:
+        return parse_scalar(text, template.default_config.get(key))
+    if spec["type"] in ("number", "integer"):
+        return parse_scalar(text, 0)
+    if spec["type"] == "enum":
+        for choice in spec.get("choices") or []:
+            if _scalar_text(choice) == text.strip():
+                return choice
+    return text.strip()
+
+
 def _rule_values(
     template: AlertTemplate, rule: AlertRule | None, group: str = ""
 ) -> dict[str, str]:
@@ -423,7 +503,7 @@ def _read_rule(
     for key in keys:
         text = form.text(f"config.{key}")
         if text:
-            config[key] = parse_scalar(text, template.default_config.get(key))
+            config[key] = _parse_typed(text, template, key)
     for key in (FOR_KEY, SEVERITY_KEY):
         if form.text(key):
             config[key] = form.text(key)
@@ -504,6 +584,7 @@ def _rule_form(
         rule=rule,
         read=alerts.read_rule(rule) if rule else None,
         keys=config_keys(template),
+        inputs={key: typed_input(template, key) for key in config_keys(template)},
         values=values,
         errors=errors,
         severities=SEVERITIES,
@@ -592,7 +673,11 @@ def rule_update(request: Request, rule_id: str, form: FormDep, session: DbDep) -
         updated, errors, status = attempt(
             session,
             lambda: alerts.update_rule(
-                session, actor=ACTOR, rule=rule, data=AlertRuleUpdate.model_validate(data)
+                session,
+                actor=ACTOR,
+                rule=rule,
+                data=AlertRuleUpdate.model_validate(data),
+                replace_config=True,  # the form holds the whole config
             ),
             _rule_fields(config_keys(template)),
         )

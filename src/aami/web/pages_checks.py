@@ -391,7 +391,11 @@ def policy_update(request: Request, policy_id: str, form: FormDep, session: DbDe
         updated, errors, status = attempt(
             session,
             lambda: checks.update_policy(
-                session, actor=ACTOR, policy=policy, data=ScriptPolicyUpdate.model_validate(data)
+                session,
+                actor=ACTOR,
+                policy=policy,
+                data=ScriptPolicyUpdate.model_validate(data),
+                replace_config=True,  # the form holds the whole config
             ),
             POLICY_FIELDS,
         )

@@ -30,6 +30,7 @@ from aami.web.common import (
 )
 from aami.web.forms import Errors, FieldError, FormData, format_kv, parse_kv
 from aami.web.paging import PAGE_SIZE, Pager, page_number, search_text
+from aami.web.prometheus import scrape_health
 
 router = APIRouter(route_class=UiRoute)
 
@@ -387,6 +388,7 @@ def _target_page(
         checks=checks.explain(session, target_id=target.id, group_ids=target.group_ids),
         alerts=firing,
         am_problem=am_problem,
+        scrapes=scrape_health(request, target),
     )
 
 

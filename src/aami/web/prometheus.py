@@ -9,8 +9,9 @@ from fastapi import Request
 
 from aami.api.state import services
 from aami.prometheus.client import PrometheusClient, PrometheusError
+from aami.targets.models import Exporter, Target
 
-__all__ = ["Matches", "TargetHealth", "matches", "target_health"]
+__all__ = ["Matches", "ScrapeHealth", "TargetHealth", "matches", "scrape_health", "target_health"]
 
 SHOWN = 20
 
@@ -91,3 +92,76 @@ def matches(request: Request, expr: str) -> Matches:
             }
         )
     return found
+
+
+@dataclass
+class ExporterScrape:
+    """What Prometheus says about scraping one exporter (in one job)."""
+
+    exporter_id: str
+    exporter_type: str
+    port: int
+    job: str = ""
+    health: str = "not scraped"
+    scrape_url: str = ""
+    last_scrape: str | None = None
+    last_error: str = ""
+    duration: float | None = None
+
+
+@dataclass
+class ScrapeHealth:
+    url: str
+    error: str | None = None
+    exporters: list[ExporterScrape] = field(default_factory=list)
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None
+
+
+def _scrape(exporter: Exporter, found: dict[str, Any]) -> ExporterScrape:
+    labels = found.get("labels") or {}
+    duration = found.get("lastScrapeDuration")
+    return ExporterScrape(
+        exporter_id=exporter.id,
+        exporter_type=exporter.type,
+        port=exporter.port,
+        job=str(labels.get("job", found.get("scrapePool", ""))),
+        health=str(found.get("health", "unknown")),
+        scrape_url=str(found.get("scrapeUrl", "")),
+        last_scrape=str(found["lastScrape"]) if found.get("lastScrape") else None,
+        last_error=str(found.get("lastError") or ""),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+    )
+
+
+def scrape_health(request: Request, target: Target) -> ScrapeHealth:
+    """For each of the target's exporters, Prometheus's view of its scrapes
+    (``/api/v1/targets``): health, last scrape, last error and how long it took."""
+    client = _client(request)
+    health = ScrapeHealth(client.base_url)
+    try:
+        active = client.active_targets()
+    except PrometheusError as exc:
+        health.error = f"Prometheus unreachable: {exc}"
+        return health
+    for exporter in sorted(target.exporters, key=lambda e: (e.type, e.port)):
+        address = f"{target.ip_address}:{exporter.port}"
+        found = [
+            t
+            for t in active
+            if (t.get("labels") or {}).get("target_id") == target.id
+            and (t.get("discoveredLabels") or {}).get("__address__") == address
+        ]
+        if not found:
+            health.exporters.append(
+                ExporterScrape(
+                    exporter.id,
+                    exporter.type,
+                    exporter.port,
+                    health="not scraped" if exporter.enabled else "disabled",
+                )
+            )
+        health.exporters.extend(_scrape(exporter, t) for t in found)
+    return health

@@ -26,10 +26,13 @@ from aami.targets import service as targets
 from aami.web import (
     pages_alerting,
     pages_alerts,
+    pages_audit,
     pages_checks,
     pages_inventory,
+    pages_notifications,
     pages_publishing,
     pages_registrations,
+    pages_tokens,
 )
 from aami.web.alertmanager import connect, firing
 from aami.web.common import (
@@ -209,6 +212,9 @@ for _module in (
     pages_publishing,
     pages_alerts,
     pages_registrations,
+    pages_notifications,
+    pages_audit,
+    pages_tokens,
 ):
     router.include_router(_module.router)
 
