@@ -345,3 +345,28 @@ def test_the_migration_infers_parameters_of_existing_templates(
         assert error(client.post("/api/v1/alert-rules", json=body), 422) == (
             "config.threshold: 'abc' is not a number (OldDisk.threshold: number)"
         )
+
+
+def test_a_config_key_the_template_does_not_take_is_refused(client: TestClient) -> None:
+    rule = _rule(client)
+    before = client.get(f"/api/v1/alert-rules/{rule['id']}", headers=AUTH).json()
+    typo = client.put(
+        f"/api/v1/alert-rules/{rule['id']}", json={"config": {"treshold": 60}}, headers=AUTH
+    )
+    detail = error(typo, 422)
+    assert detail.startswith("config.treshold: template HighGPUTemp has no parameter 'treshold'")
+    assert "threshold" in detail.split("it takes:")[1]
+    assert client.get(f"/api/v1/alert-rules/{rule['id']}", headers=AUTH).json() == before
+    created = client.post(
+        "/api/v1/alert-rules",
+        json={"template_id": "HighGPUTemp", "config": {"threshold": 90, "windw": "1m"}},
+        headers=AUTH,
+    )
+    assert error(created, 422).startswith("config.windw: template HighGPUTemp has no parameter")
+    # Every key the template declares or uses is taken, and so are for and severity.
+    fine = client.put(
+        f"/api/v1/alert-rules/{rule['id']}",
+        json={"config": {"mode": "training", "severity": "critical", "for_duration": "1m"}},
+        headers=AUTH,
+    )
+    assert fine.status_code == 200, fine.text

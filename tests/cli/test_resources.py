@@ -349,7 +349,7 @@ def test_update_set_keeps_other_config_keys_and_unset_removes(server: str) -> No
             *("--server", server, "--token", TOKEN),
         ],
     )
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2, bad.output  # 422: invalid input
     assert "Traceback" not in bad.output
     assert (
         "config.threshold: 'sixty' is not a number (CliLoad.threshold: number, 0\u2013100)"

@@ -598,3 +598,13 @@ def test_regenerate_shows_the_rule_file(ui: Ui) -> None:
     assert "HighCPU_Production" in content.text
     assert ui.get("/ui/publishing/files/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert ui.get("/ui/publishing/files/nope.yml").status_code == 404
+
+
+def test_input_bounds_reach_the_browser_as_attributes(ui: Ui) -> None:
+    """A number field's bounds are attributes the browser enforces, not escaped text."""
+    tokens = ui.get("/ui/bootstrap-tokens").text
+    assert re.search(r'<input id="[^"]*" name="max_uses" type="number"[^>]* min="1">', tokens)
+    target_form = ui.get("/ui/targets/new").text
+    assert 'name="node_exporter_port" type="number"' in target_form
+    assert 'min="1" max="65535"' in target_form
+    assert "&#34;" not in target_form

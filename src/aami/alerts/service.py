@@ -14,7 +14,15 @@ from aami.alerts.parameters import (
     check_parameters,
     infer_parameters,
 )
-from aami.alerts.rendering import GroupRef, RenderError, TemplateSpec, render_rule
+from aami.alerts.rendering import (
+    FOR_KEY,
+    SEVERITY_KEY,
+    GroupRef,
+    RenderError,
+    TemplateSpec,
+    placeholders,
+    render_rule,
+)
 from aami.alerts.rendering import validate_template as validate_spec
 from aami.alerts.repository import AlertRuleRepository, AlertTemplateRepository
 from aami.alerts.schemas import (
@@ -300,8 +308,27 @@ def _resolve_group(session: Session, ref: str | None) -> Group | None:
     return group
 
 
+def _unknown_keys(rule: AlertRule) -> None:
+    """Refuse a config key the template neither declares nor uses: a typo such as
+    ``treshold`` would otherwise be kept and silently do nothing."""
+    template = rule.template
+    texts = [template.query_template, *template.labels.values(), *template.annotations.values()]
+    texts += [*rule.labels.values(), *rule.annotations.values()]
+    known = {FOR_KEY, SEVERITY_KEY, *template.parameters, *template.default_config}
+    for text in texts:
+        known.update(placeholders(text))
+    unknown = sorted(set(rule.config) - known)
+    if unknown:
+        takes = ", ".join(sorted(known - {"group_id", "group"}))
+        raise Invalid(
+            f"config.{unknown[0]}: template {template.name} has no parameter {unknown[0]!r} "
+            f"(it takes: {takes})"
+        )
+
+
 def _check_rule(session: Session, rule: AlertRule) -> None:
     """The template's parameters take the rule's config, and the rule renders."""
+    _unknown_keys(rule)
     try:
         check_config(rule.template.name, rule.template.parameters, rule.config)
         rendered = render(rule)

@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -416,11 +415,11 @@ def _scalar_text(value: object) -> str:
 _DURATION_PATTERN = "0|([0-9]+(ms|[ywdhms]))+"
 
 
-def _number_attrs(spec: dict[str, Any]) -> Markup:
-    attrs = Markup('step="{}"').format("1" if spec["type"] == "integer" else "any")
+def _number_attrs(spec: dict[str, Any]) -> dict[str, str]:
+    attrs = {"step": "1" if spec["type"] == "integer" else "any"}
     for name in ("min", "max"):
         if spec.get(name) is not None:
-            attrs += Markup(' {}="{}"').format(name, _scalar_text(spec[name]))
+            attrs[name] = _scalar_text(spec[name])
     return attrs
 
 
@@ -434,7 +433,7 @@ def typed_input(template: AlertTemplate, key: str) -> dict[str, Any]:
         "label": f"{key} ({unit})" if unit else key,
         "control": "input",
         "type": "text",
-        "attrs": Markup(""),
+        "attrs": {},
         "options": [],
     }
     help_parts = [spec["description"]] if spec and spec.get("description") else []
@@ -451,7 +450,7 @@ def typed_input(template: AlertTemplate, key: str) -> dict[str, Any]:
         choices = [_scalar_text(choice) for choice in spec.get("choices") or []]
         field.update(control="select", options=[(c, c) for c in choices])
     elif kind == "duration":
-        field["attrs"] = Markup('pattern="{}"').format(_DURATION_PATTERN)
+        field["attrs"] = {"pattern": _DURATION_PATTERN}
     return field
 
 
