@@ -125,13 +125,18 @@ async def authenticate(app: AppServices, token: str, revision: int) -> Principal
 
 
 async def get_principal(
-    request: Request, token: Annotated[str, Depends(bearer_token)]
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Authenticate the request: the admin token, the service-discovery token, or a node
-    token (which reads its own checks). The one way every API route authenticates."""
+    token (which reads its own checks). The one way every API route authenticates; every
+    node's poll of its checks comes through here, so it adds no dependency layer of its own
+    (the bearer header is read once, by ``HTTPBearer``)."""
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthorized(_MISSING)
     app = services(request)
     counters = await revision_counters(app)
-    return await authenticate(app, token, counters.get("node_tokens", 0))
+    return await authenticate(app, credentials.credentials.strip(), counters.get("node_tokens", 0))
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
