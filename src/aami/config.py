@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aami.common.durations import parse_seconds
@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     sd_cache_size: int = Field(default=64, ge=1)
 
     prometheus_url: str = Field(default="http://localhost:9090", alias="PROMETHEUS_URL")
+    prometheus_external_url: str | None = Field(
+        default=None,
+        description="Prometheus as a user's browser reaches it, for the links the UI shows "
+        "(a rule's graph); unset = PROMETHEUS_URL",
+    )
     prometheus_rule_path: Path = Field(
         default=Path("/etc/prometheus/rules/generated"), alias="PROMETHEUS_RULE_PATH"
     )
@@ -194,6 +199,12 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=65536, ge=4096, description="bytes a request head may have (431 beyond)"
     )
+
+    @model_validator(mode="after")
+    def _external_url(self) -> Settings:
+        external = (self.prometheus_external_url or "").strip()
+        self.prometheus_external_url = (external or self.prometheus_url).rstrip("/")
+        return self
 
     @field_validator("tls_key_file")
     @classmethod

@@ -21,6 +21,7 @@ from tenacity import (
 )
 
 __all__ = [
+    "AlertingRule",
     "LoadedGroup",
     "LoadedRecord",
     "PrometheusClient",
@@ -58,6 +59,43 @@ class LoadedGroup:
     name: str
     file: str
     rules: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingRule:
+    """One alerting rule as Prometheus evaluates it (GET /api/v1/rules?type=alert)."""
+
+    group: str
+    file: str
+    name: str
+    query: str
+    state: str  # inactive, pending or firing
+    health: str  # ok, err or unknown
+    last_error: str
+    last_evaluation: str | None
+    evaluation_time: float | None  # seconds
+    pending: int  # active alerts pending
+    firing: int  # active alerts firing
+
+
+def _alerting_rule(group: dict[str, Any], rule: dict[str, Any]) -> AlertingRule:
+    alerts = [a for a in rule.get("alerts") or [] if isinstance(a, dict)]
+    duration = rule.get("evaluationTime")
+    last = str(rule.get("lastEvaluation") or "")
+    return AlertingRule(
+        group=str(group.get("name", "")),
+        file=str(group.get("file", "")),
+        name=str(rule.get("name", "")),
+        query=str(rule.get("query", "")),
+        state=str(rule.get("state") or "unknown"),
+        health=str(rule.get("health") or "unknown"),
+        last_error=str(rule.get("lastError") or ""),
+        # Go's zero time (0001-01-01T00:00:00Z): not evaluated yet.
+        last_evaluation=last if last and not last.startswith("0001-") else None,
+        evaluation_time=float(duration) if isinstance(duration, int | float) else None,
+        pending=sum(1 for a in alerts if a.get("state") == "pending"),
+        firing=sum(1 for a in alerts if a.get("state") == "firing"),
+    )
 
 
 class PrometheusClient:
@@ -161,6 +199,23 @@ class PrometheusClient:
                     break
             found[str(group.get("name"))] = LoadedRecord(str(group.get("file", "")), labels)
         return found
+
+    def alerting_rules(self) -> list[AlertingRule]:
+        """Every alerting rule Prometheus has loaded, with its health, last evaluation,
+        state and active alerts (GET /api/v1/rules?type=alert)."""
+        response = self._get("/api/v1/rules", type="alert")
+        if response.status_code != 200:
+            raise PrometheusUnreachable(f"GET /api/v1/rules answered {response.status_code}")
+        try:
+            groups = response.json()["data"]["groups"]
+            return [
+                _alerting_rule(group, rule)
+                for group in groups
+                for rule in group.get("rules") or []
+                if isinstance(rule, dict) and rule.get("type", "alerting") == "alerting"
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PrometheusError(f"GET /api/v1/rules answered something else: {exc}") from None
 
     def active_targets(self) -> list[dict[str, Any]]:
         """The scrape targets Prometheus knows now, with their health (GET /api/v1/targets)."""

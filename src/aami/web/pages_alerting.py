@@ -17,10 +17,12 @@ from aami.alerts.parameters import describe
 from aami.alerts.rendering import FOR_KEY, SEVERITIES, SEVERITY_KEY, TemplateSpec, placeholders
 from aami.alerts.schemas import (
     AlertRuleCreate,
+    AlertRuleRead,
     AlertRuleUpdate,
     AlertTemplateCreate,
     AlertTemplateUpdate,
 )
+from aami.api.state import services
 from aami.errors import NotFound
 from aami.groups import service as groups
 from aami.groups.models import Group
@@ -49,7 +51,7 @@ from aami.web.forms import (
     validation_errors,
 )
 from aami.web.paging import PAGE_SIZE, Pager, page_number, search_text
-from aami.web.prometheus import matches
+from aami.web.prometheus import graph_url, matches, rule_state
 
 router = APIRouter(route_class=UiRoute)
 
@@ -562,6 +564,40 @@ def rule_list(
     )
 
 
+def _publish_path(request: Request, session: Session, scope: str) -> dict[str, Any]:
+    """Saved (desired revision) -> written (file) -> loaded (Prometheus) for one rule scope,
+    measured now from the publisher's own status."""
+    app = services(request)
+    try:
+        report = prometheus.sync_report(session, app.reconciler, app.rule_publisher)
+    except OSError as exc:
+        return {"scope": scope or "global", "found": False, "error": str(exc)}
+    item = report["scopes"].get(scope)
+    return {
+        "scope": scope or "global",
+        "found": item is not None,
+        **(item or {}),
+        "error": (item or {}).get("error") or (None if report["in_sync"] else report["last_error"]),
+    }
+
+
+def _in_prometheus(request: Request, session: Session, read: AlertRuleRead) -> dict[str, Any]:
+    """What the rule page shows of Prometheus: its evaluation, the graph link and the path
+    of the latest change."""
+    scope = read.group_id or ""
+    found: dict[str, Any] = {
+        "path": _publish_path(request, session, scope),
+        "state": None,
+        "graph": None,
+    }
+    if read.rendered is not None:
+        found["state"] = rule_state(
+            request, scope=scope, alert=read.rendered.alert, expr=read.rendered.expr
+        )
+        found["graph"] = graph_url(request, read.rendered.expr)
+    return found
+
+
 def _rule_form(
     request: Request,
     session: Session,
@@ -573,6 +609,7 @@ def _rule_form(
     delete_error: str = "",
     status_code: int = 200,
 ) -> Response:
+    read = alerts.read_rule(rule) if rule else None
     return page(
         request,
         "rules/form.html",
@@ -581,7 +618,8 @@ def _rule_form(
         title=f"Alert rule {rule.id}" if rule else f"New rule from {template.name}",
         template=template,
         rule=rule,
-        read=alerts.read_rule(rule) if rule else None,
+        read=read,
+        evaluator=_in_prometheus(request, session, read) if read else None,
         keys=config_keys(template),
         inputs={key: typed_input(template, key) for key in config_keys(template)},
         values=values,

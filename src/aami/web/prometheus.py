@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 
 from aami.api.state import services
-from aami.prometheus.client import PrometheusClient, PrometheusError
+from aami.prometheus.client import AlertingRule, PrometheusClient, PrometheusError
+from aami.prometheus.rule_files import RuleFileStore, group_name
 from aami.targets.models import Exporter, Target
 
-__all__ = ["Matches", "ScrapeHealth", "TargetHealth", "matches", "scrape_health", "target_health"]
+__all__ = [
+    "Matches",
+    "RuleState",
+    "ScrapeHealth",
+    "TargetHealth",
+    "graph_url",
+    "matches",
+    "rule_state",
+    "scrape_health",
+    "target_health",
+]
 
 SHOWN = 20
 
@@ -165,3 +178,48 @@ def scrape_health(request: Request, target: Target) -> ScrapeHealth:
             )
         health.exporters.extend(_scrape(exporter, t) for t in found)
     return health
+
+
+# ---- one alerting rule, as Prometheus evaluates it --------------------------------------
+
+
+def graph_url(request: Request, expr: str) -> str:
+    """The expression's graph in Prometheus, at the address a browser reaches it by."""
+    settings = services(request).settings
+    base = (settings.prometheus_external_url or settings.prometheus_url).rstrip("/")
+    return f"{base}/graph?{urlencode({'g0.expr': expr, 'g0.tab': '0'})}"
+
+
+@dataclass
+class RuleState:
+    """What Prometheus reports for one of AAMI's alerting rules: ``rule`` is None when
+    it does not run it (``error`` None) or cannot be asked (``error`` says why)."""
+
+    group: str
+    file: str
+    error: str | None = None
+    rule: AlertingRule | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.rule is not None
+
+
+def rule_state(request: Request, *, scope: str, alert: str, expr: str) -> RuleState:
+    """Find the alerting rule ``alert`` in the rule group and file AAMI writes for
+    ``scope`` (``""``: global); when several match, the one whose query is ``expr``."""
+    client = _client(request)
+    state = RuleState(group_name(scope), RuleFileStore.file_name(scope))
+    try:
+        loaded = client.alerting_rules()
+    except PrometheusError as exc:
+        state.error = f"Prometheus unreachable: {exc}"
+        return state
+    found = [
+        r
+        for r in loaded
+        if r.name == alert and r.group == state.group and PurePosixPath(r.file).name == state.file
+    ]
+    exact = [r for r in found if r.query == expr]
+    state.rule = next(iter(exact or found), None)
+    return state

@@ -7,6 +7,7 @@ import pytest
 
 from aami.prometheus.client import (
     PrometheusClient,
+    PrometheusError,
     PrometheusUnreachable,
     ReloadForbidden,
     ReloadRejected,
@@ -116,3 +117,64 @@ def test_unreachable_health_is_false() -> None:
     assert client.healthy() is False
     with pytest.raises(PrometheusUnreachable):
         client.rule_groups()
+
+
+def test_alerting_rules_reads_health_state_and_active_alerts() -> None:
+    seen = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, dict(request.url.params)))
+        rule = {
+            "type": "alerting",
+            "name": "HighCPU_Production",
+            "query": 'cpu_busy{group_id="prod"} > 90',
+            "state": "firing",
+            "health": "err",
+            "lastError": "many-to-many matching not allowed",
+            "lastEvaluation": "2026-01-01T00:01:02.123456789Z",
+            "evaluationTime": 0.0004,
+            "alerts": [{"state": "pending"}, {"state": "firing"}, {"state": "firing"}],
+        }
+        fresh = {
+            "type": "alerting",
+            "name": "New",
+            "query": "up == 0",
+            "state": "inactive",
+            "health": "unknown",
+            "lastError": "",
+            "lastEvaluation": "0001-01-01T00:00:00Z",
+            "evaluationTime": 0,
+            "alerts": [],
+        }
+        groups = [{"name": "aami-prod", "file": "/rules/group-prod.yml", "rules": [rule, fresh]}]
+        return httpx.Response(200, json={"status": "success", "data": {"groups": groups}})
+
+    first, second = _client(httpx.MockTransport(handle)).alerting_rules()
+    assert seen == [("/api/v1/rules", {"type": "alert"})]
+    assert (first.group, first.file, first.name) == (
+        "aami-prod",
+        "/rules/group-prod.yml",
+        "HighCPU_Production",
+    )
+    assert (first.health, first.state, first.pending, first.firing) == ("err", "firing", 1, 2)
+    assert first.last_error == "many-to-many matching not allowed"
+    assert first.last_evaluation == "2026-01-01T00:01:02.123456789Z"
+    assert first.evaluation_time == 0.0004
+    assert second.last_evaluation is None  # Go's zero time: never evaluated
+    assert (second.pending, second.firing, second.evaluation_time) == (0, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (httpx.Response(503), PrometheusUnreachable),
+        (httpx.Response(200, text="<html>"), PrometheusError),
+        (httpx.Response(200, json={"status": "success", "data": {}}), PrometheusError),
+    ],
+)
+def test_alerting_rules_failures_are_prometheus_errors(
+    answer: httpx.Response, error: type[Exception]
+) -> None:
+    client = _client(httpx.MockTransport(lambda request: answer))
+    with pytest.raises(error, match="/api/v1/rules"):
+        client.alerting_rules()
