@@ -209,3 +209,39 @@ def test_expire_unknown_silence(ui: Ui, fake: FakeAlertmanager) -> None:
         assert response.status_code == 404, (silence_id, response.text)
         assert "does not exist" in response.text
     assert fake.expired == []
+
+
+def test_each_alert_links_its_rule_and_its_graph_at_the_external_url(
+    ui: Ui, ui_app: FastAPI, fake: FakeAlertmanager
+) -> None:
+    template = {
+        "name": "GPUHot",
+        "query_template": 'DCGM_FI_DEV_GPU_TEMP{group_id="{{.group_id}}"} > {{.threshold}}',
+        "default_config": {"threshold": 85},
+    }
+    assert ui.api("POST", "/api/v1/alert-templates", json=template).status_code == 201
+    created = ui.api(
+        "POST", "/api/v1/alert-rules", json={"template_id": "GPUHot", "group_id": "prod"}
+    )
+    assert created.status_code == 201, created.text
+    rule_id = created.json()["id"]
+    app_services(ui_app).settings.prometheus_external_url = "https://prom.example.com"
+    fake.alerts.clear()
+    fake.fire(
+        alertname="GPUHot_Production",
+        severity="critical",
+        instance="gpu-node-01",
+        group="production",
+        group_id="prod",
+        aami_template="GPUHot",
+        aami_scope="group",
+    )
+    fake.alerts[0]["generatorURL"] = "http://vm:39090/graph?g0.expr=up%3E0&g0.tab=1"
+    fake.fire(alertname="NotOurs", severity="warning", instance="gpu-node-02")
+    fake.alerts[1]["generatorURL"] = "javascript:alert(1)//graph"
+    page = ui.get("/ui/alerts").text
+    assert f'href="/ui/rules/{rule_id}"' in page
+    assert 'href="https://prom.example.com/graph?g0.expr=up%3E0&amp;g0.tab=1"' in page
+    assert "vm:39090" not in page
+    assert "javascript:" not in page
+    assert page.count(">rule</a>") == 1

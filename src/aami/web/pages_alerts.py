@@ -7,11 +7,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aami.alertmanager.schemas import AlertRead
+from aami.alerts import service as alert_rules
 from aami.errors import AamiError
 from aami.groups import service as groups
 from aami.web.alertmanager import connect
 from aami.web.common import ACTOR, PREFIX, DbDep, FormDep, LoginDep, UiRoute, page, redirect
 from aami.web.forms import FormData, validation_errors
+from aami.web.prometheus import external_link
 
 router = APIRouter(route_class=UiRoute)
 
@@ -30,6 +32,7 @@ def _alerts_page(
 ) -> Response:
     am = connect(request)
     held, problem = am.alerts(session, **{k: (v or None) for k, v in filters.items()})
+    shown = sorted(held, key=_order)
     all_groups, _ = groups.list_groups(session, limit=1000)
     return page(
         request,
@@ -37,7 +40,9 @@ def _alerts_page(
         status_code=status_code,
         nav="alerts",
         title="Alerts",
-        alerts=sorted(held, key=_order),
+        alerts=shown,
+        rule_ids=_rule_ids(session, shown),
+        graphs=[external_link(request, a.generator_url) for a in shown],
         problem=problem,
         filters=filters,
         severities=SEVERITIES,
@@ -45,6 +50,27 @@ def _alerts_page(
         error=error,
         values=values or {},
     )
+
+
+def _rule_ids(session: Session, shown: list[AlertRead]) -> list[str | None]:
+    """The AAMI rule behind each alert, found by its ``aami_template`` and group labels
+    (None for an alert no AAMI rule made); one lookup per distinct rule."""
+    found: dict[tuple[str, str | None], str | None] = {}
+    ids: list[str | None] = []
+    for alert in shown:
+        template = alert.labels.get("aami_template")
+        if not template:
+            ids.append(None)
+            continue
+        group = alert.labels.get("group_id") if alert.labels.get("aami_scope") == "group" else None
+        key = (template, group)
+        if key not in found:
+            rows, _ = alert_rules.list_rules(
+                session, template=template, group=group, scope=None if group else "global", limit=1
+            )
+            found[key] = rows[0].id if rows else None
+        ids.append(found[key])
+    return ids
 
 
 def _order(alert: AlertRead) -> tuple[int, str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 
@@ -188,6 +188,19 @@ def graph_url(request: Request, expr: str) -> str:
     settings = services(request).settings
     base = (settings.prometheus_external_url or settings.prometheus_url).rstrip("/")
     return f"{base}/graph?{urlencode({'g0.expr': expr, 'g0.tab': '0'})}"
+
+
+def external_link(request: Request, generator_url: str | None) -> str | None:
+    """A link Prometheus made for an alert (its ``generatorURL``, built from Prometheus's
+    own idea of its address), moved to the address a browser reaches Prometheus by."""
+    if not generator_url:
+        return None
+    found = urlsplit(generator_url)
+    if found.scheme not in ("http", "https") or not found.path.endswith("/graph"):
+        return None
+    settings = services(request).settings
+    base = (settings.prometheus_external_url or settings.prometheus_url).rstrip("/")
+    return f"{base}/graph?{found.query}" if found.query else f"{base}/graph"
 
 
 @dataclass
