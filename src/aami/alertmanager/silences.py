@@ -111,22 +111,36 @@ def _window(data: SilenceCreate, settings: Settings, now: datetime) -> tuple[dat
     return starts, ends
 
 
+def _suppressed(alert: dict[str, Any]) -> bool:
+    return (alert.get("status") or {}).get("state") == "suppressed"
+
+
 def _check_share(client: AlertmanagerClient, settings: Settings, data: SilenceCreate) -> bool:
-    """Refuse a silence that would mute most of what fires; tell whether it mutes any."""
+    """Refuse a silence that would mute most of what fires; tell whether it matches any.
+
+    Two shares are measured, and either refuses: of every firing alert (silenced or
+    inhibited ones too, so a silence's reach is not hidden by the silences it overlaps),
+    and of the alerts not yet suppressed (so muting the rest in steps is refused too).
+    """
     filters = [m.promql() for m in data.matchers]
     try:
-        firing = client.alerts(silenced=False, inhibited=False)
-        muted = client.alerts(filters=filters, silenced=False, inhibited=False)
+        firing = client.alerts()
+        matched = client.alerts(filters=filters)
     except AlertmanagerError as exc:
         raise unavailable(exc) from None
-    if len(muted) >= settings.silence_max_share_min_alerts and len(
-        muted
-    ) > settings.silence_max_share * len(firing):
-        raise Invalid(
-            f"this silence would mute {len(muted)} of the {len(firing)} firing alerts, more than "
-            f"{settings.silence_max_share:.0%} (AAMI_SILENCE_MAX_SHARE); narrow its matchers"
-        )
-    return bool(muted)
+    loud = [a for a in firing if not _suppressed(a)]
+    newly = [a for a in matched if not _suppressed(a)]
+    share, least = settings.silence_max_share, settings.silence_max_share_min_alerts
+    for muted, among, what in (
+        (matched, firing, "firing alerts"),
+        (newly, loud, "alerts not yet silenced"),
+    ):
+        if len(muted) >= least and len(muted) > share * len(among):
+            raise Invalid(
+                f"this silence would mute {len(muted)} of the {len(among)} {what}, more than "
+                f"{share:.0%} (AAMI_SILENCE_MAX_SHARE); narrow its matchers"
+            )
+    return bool(matched)
 
 
 # ---- changes ---------------------------------------------------------------------------
