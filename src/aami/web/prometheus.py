@@ -183,11 +183,16 @@ def scrape_health(request: Request, target: Target) -> ScrapeHealth:
 # ---- one alerting rule, as Prometheus evaluates it --------------------------------------
 
 
+def _browser_base(request: Request) -> str:
+    """Prometheus's address as a user's browser reaches it (settings default it to
+    ``PROMETHEUS_URL``)."""
+    settings = services(request).settings
+    return (settings.prometheus_external_url or settings.prometheus_url).rstrip("/")
+
+
 def graph_url(request: Request, expr: str) -> str:
     """The expression's graph in Prometheus, at the address a browser reaches it by."""
-    settings = services(request).settings
-    base = (settings.prometheus_external_url or settings.prometheus_url).rstrip("/")
-    return f"{base}/graph?{urlencode({'g0.expr': expr, 'g0.tab': '0'})}"
+    return f"{_browser_base(request)}/graph?{urlencode({'g0.expr': expr, 'g0.tab': '0'})}"
 
 
 def external_link(request: Request, generator_url: str | None) -> str | None:
@@ -198,8 +203,7 @@ def external_link(request: Request, generator_url: str | None) -> str | None:
     found = urlsplit(generator_url)
     if found.scheme not in ("http", "https") or not found.path.endswith("/graph"):
         return None
-    settings = services(request).settings
-    base = (settings.prometheus_external_url or settings.prometheus_url).rstrip("/")
+    base = _browser_base(request)
     return f"{base}/graph?{found.query}" if found.query else f"{base}/graph"
 
 
