@@ -16,6 +16,7 @@ from aami.app import create_app
 from aami.config import Settings
 from aami.web.routes import install
 from tests.conftest import AUTH, TOKEN
+from tests.web.browser import live as live  # the live stack of the browser tests
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
