@@ -32,6 +32,7 @@ from aami.web import (
     pages_notifications,
     pages_publishing,
     pages_registrations,
+    pages_silences,
     pages_tokens,
 )
 from aami.web.alertmanager import connect, firing
@@ -211,6 +212,7 @@ for _module in (
     pages_checks,
     pages_publishing,
     pages_alerts,
+    pages_silences,
     pages_registrations,
     pages_notifications,
     pages_audit,
