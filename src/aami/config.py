@@ -10,8 +10,20 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from aami.common.durations import parse_seconds
+
+
+def _read_secret(path: Path, setting: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{setting}: {path} is empty")
+    return value
+
 
 __all__ = ["Settings", "get_settings", "parse_size_bytes"]
 
@@ -51,6 +63,47 @@ class Settings(BaseSettings):
         default=None,
         description="read-only token for Prometheus's http_sd_configs; it can read service "
         "discovery and nothing else (the admin token works too)",
+    )
+    admin_token_file: Path | None = Field(
+        default=None,
+        description="a file holding the admin token (a Docker or systemd secret); not with "
+        "AAMI_ADMIN_TOKEN",
+    )
+    sd_token_file: Path | None = Field(
+        default=None, description="a file holding the service-discovery token"
+    )
+    db_password_file: Path | None = Field(
+        default=None,
+        description="a file holding the database password, put into AAMI_DATABASE_URL "
+        "(which then names no password)",
+    )
+    history_token: str | None = Field(
+        default=None,
+        description="token Alertmanager posts alert history with; it can post to "
+        "/api/v1/alert-history/webhook and nothing else (reading history needs the admin token)",
+    )
+    history_webhook_url: str | None = Field(
+        default=None,
+        description="the alert-history webhook as Alertmanager reaches it (e.g. "
+        "https://aami.example.com/api/v1/alert-history/webhook); with history_token set, the "
+        "Alertmanager config AAMI renders sends every alert there",
+    )
+    history_webhook_ca_file: Path | None = Field(
+        default=None,
+        description="CA file Alertmanager verifies an https history_webhook_url with "
+        "(unset = its system trust store)",
+    )
+    alert_history_days: int = Field(
+        default=30, ge=1, le=3650, description="alert transitions older than this are pruned"
+    )
+    alert_history_max_rows: int = Field(
+        default=200_000, ge=100, description="alert transitions kept at most (oldest go first)"
+    )
+    alert_history_flap_window: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="the window flaps are counted in (a duration): re-fires of an alert "
+        "after it resolved",
     )
     dev: bool = Field(default=False, description="Development mode: a token is generated.")
     sd_cache_size: int = Field(default=64, ge=1)
@@ -200,11 +253,46 @@ class Settings(BaseSettings):
         default=65536, ge=4096, description="bytes a request head may have (431 beyond)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: object) -> object:
+        """``AAMI_ADMIN_TOKEN_FILE``, ``AAMI_SD_TOKEN_FILE``, ``AAMI_DB_PASSWORD_FILE``: the
+        secret is read from the file (trailing newline dropped), never from the environment."""
+        if not isinstance(data, dict):
+            return data
+        for name in ("admin_token", "sd_token"):
+            path = data.get(f"{name}_file")
+            if path:
+                if data.get(name):
+                    raise ValueError(
+                        f"set AAMI_{name.upper()} or AAMI_{name.upper()}_FILE, not both"
+                    )
+                data[name] = _read_secret(Path(path), f"AAMI_{name.upper()}_FILE")
+        path = data.get("db_password_file")
+        if path:
+            url = make_url(str(data.get("database_url") or "sqlite:///./aami.db"))
+            if url.password:
+                raise ValueError(
+                    "AAMI_DATABASE_URL names a password and AAMI_DB_PASSWORD_FILE is set: "
+                    "keep the password in one place"
+                )
+            password = _read_secret(Path(path), "AAMI_DB_PASSWORD_FILE")
+            data["database_url"] = url.set(password=password).render_as_string(hide_password=False)
+        return data
+
     @model_validator(mode="after")
     def _external_url(self) -> Settings:
         external = (self.prometheus_external_url or "").strip()
         self.prometheus_external_url = (external or self.prometheus_url).rstrip("/")
         return self
+
+    @field_validator("history_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("AAMI_HISTORY_WEBHOOK_URL must be an http:// or https:// URL")
+        return value
 
     @field_validator("tls_key_file")
     @classmethod
@@ -227,6 +315,7 @@ class Settings(BaseSettings):
         "auth_failure_window",
         "auth_block_duration",
         "session_lifetime",
+        "alert_history_flap_window",
         mode="before",
     )
     @classmethod
@@ -235,12 +324,13 @@ class Settings(BaseSettings):
             return parse_seconds(value, plain_seconds=True)
         raise ValueError("expected a duration such as '30s' or a number of seconds")
 
-    @field_validator("admin_token", "sd_token")
+    @field_validator("admin_token", "sd_token", "history_token")
     @classmethod
     def _strong_token(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 16:
             raise ValueError(
-                "tokens must be at least 16 characters (AAMI_ADMIN_TOKEN, AAMI_SD_TOKEN)"
+                "tokens must be at least 16 characters (AAMI_ADMIN_TOKEN, AAMI_SD_TOKEN, "
+                "AAMI_HISTORY_TOKEN)"
             )
         return value
 

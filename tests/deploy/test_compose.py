@@ -146,10 +146,17 @@ def test_no_secret_is_written_in_the_compose_files() -> None:
         assert not re.search(r"(?i)(password|token|secret)\s*[:=]\s*['\"]?[A-Za-z0-9]{8,}", text)
         assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text), "credentials in a URL"
     compose = yaml.safe_load(COMPOSE.read_text())
-    assert set(compose["secrets"]) == {"aami-admin-token", "postgres-password"}
+    assert set(compose["secrets"]) == {"aami-admin-token", "aami-sd-token", "postgres-password"}
     assert all("file" in secret for secret in compose["secrets"].values())
     aami_env = compose["services"]["aami"]["environment"]
     assert "AAMI_ADMIN_TOKEN" not in aami_env
+    assert "AAMI_SD_TOKEN" not in aami_env
+    # The server reads its secrets from the files the compose secrets mount (aami.config).
+    assert aami_env["AAMI_ADMIN_TOKEN_FILE"] == "/run/secrets/aami-admin-token"
+    assert aami_env["AAMI_SD_TOKEN_FILE"] == "/run/secrets/aami-sd-token"
+    assert aami_env["AAMI_DB_PASSWORD_FILE"] == "/run/secrets/postgres-password"
+    # Prometheus holds the service-discovery token only, never the admin token.
+    assert compose["services"]["prometheus"]["secrets"] == ["aami-sd-token"]
     assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith(
         "/run/secrets/"
     )
@@ -157,7 +164,7 @@ def test_no_secret_is_written_in_the_compose_files() -> None:
     for job in prometheus["scrape_configs"]:
         for sd in job.get("http_sd_configs", []):
             assert sd["url"].startswith("http://aami:8080/api/v1/sd/prometheus")
-            assert sd["authorization"]["credentials_file"] == "/run/secrets/aami-admin-token"
+            assert sd["authorization"]["credentials_file"] == "/run/secrets/aami-sd-token"
 
 
 def test_promtool_accepts_the_compose_prometheus_config() -> None:
