@@ -51,3 +51,38 @@ def blocks(path: Path) -> list[Block]:
 
 def runnable(path: Path) -> list[Block]:
     return [block for block in blocks(path) if block.lang == RUNNABLE]
+
+
+_EXPORT = re.compile(r"^\s*#?\s*export\s+(?P<rest>.*)$", re.MULTILINE)
+_ASSIGNED = re.compile(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+def exported(path: Path) -> set[str]:
+    """The variables a document tells its reader to export (``export NAME=...``, in any
+    block, a comment in a block too): all its examples may use besides their own."""
+    names: set[str] = set()
+    for block in blocks(path):
+        for line in _EXPORT.finditer(block.text):
+            names.update(_ASSIGNED.findall(" " + line["rest"]))
+    return names
+
+
+_SINGLE_QUOTED = re.compile(r"'[^']*'")
+_USED = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_DEFINED = re.compile(r"(?:^|[\s;(])(?:export\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=", re.MULTILINE)
+_LOOP = re.compile(r"\bfor\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\b")
+_COMMENT = re.compile(r"(?:^|(?<=\s))#.*$", re.MULTILINE)
+SHELL_VARIABLES = {"PWD", "HOME"}  # what every shell has set
+
+
+def used_from_outside(path: Path) -> set[str]:
+    """Variables the runnable blocks use without setting them (single-quoted text, which
+    the shell does not expand, aside)."""
+    used: set[str] = set()
+    defined: set[str] = set()
+    for block in runnable(path):
+        text = _COMMENT.sub("", _SINGLE_QUOTED.sub("''", block.text))
+        used.update(_USED.findall(text))
+        defined.update(_DEFINED.findall(text))
+        defined.update(_LOOP.findall(text))
+    return used - defined - SHELL_VARIABLES

@@ -1,10 +1,12 @@
 """Every ```sh block of README.md and docs/*.md runs, in order, against a live local stack.
 
-Each file gets its own `aami stack up --no-demo` (fresh state, free ports); its blocks run
-one after the other with bash `set -euo pipefail`, with AAMI_SERVER, TOKEN and
-PROMETHEUS_URL exported (and SSL_CERT_FILE, CURL_CA_BUNDLE: the stack's server speaks
-HTTPS with a certificate from its own CA), from the repository root. Every block must
-exit 0.
+Each file gets its own `aami stack up --no-demo --reset --yes` (fresh state, free ports);
+its blocks run one after the other with bash `set -euo pipefail`, from the repository
+root. They get only the variables the file itself tells its reader to export (an
+``export NAME=`` line), set for this stack: AAMI_SERVER, TOKEN, SSL_CERT_FILE and
+CURL_CA_BUNDLE (the stack's server speaks HTTPS with a certificate from its own CA),
+PROMETHEUS_URL, NODE_EXPORTER_PORT, TEXTFILE_DIR, WORK (a scratch directory); no TMPDIR,
+which Debian does not set. Every block must exit 0.
 """
 
 from __future__ import annotations
@@ -19,11 +21,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.blocks import DOCS, ROOT, SHELL_LIKE, Block, blocks, runnable
+from tests.docs.blocks import (
+    DOCS,
+    ROOT,
+    SHELL_LIKE,
+    Block,
+    blocks,
+    exported,
+    runnable,
+    used_from_outside,
+)
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
 AAMI = ROOT / ".venv" / "bin" / "aami"
+STACK_UP = ["stack", "up", "--no-demo", "--reset", "--yes"]  # as docs/walkthrough.md says
 FILES_WITH_EXAMPLES = [path for path in DOCS if runnable(path)]
 
 
@@ -33,6 +45,21 @@ class LiveStack:
     token: str
     prometheus: str
     state_dir: Path
+    node_exporter_port: int
+
+    def variables(self, workdir: Path) -> dict[str, str]:
+        """What a reader of the docs exports for this stack."""
+        ca = str(self.state_dir / "tls" / "ca.pem")
+        return {
+            "AAMI_SERVER": self.server,
+            "TOKEN": self.token,
+            "PROMETHEUS_URL": self.prometheus,
+            "SSL_CERT_FILE": ca,
+            "CURL_CA_BUNDLE": ca,
+            "NODE_EXPORTER_PORT": str(self.node_exporter_port),
+            "TEXTFILE_DIR": str(self.state_dir / "textfile"),
+            "WORK": str(workdir),
+        }
 
 
 @pytest.fixture
@@ -53,7 +80,7 @@ def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
     log = tmp_path / "stack.log"
     with log.open("wb") as out:
         stack = subprocess.Popen(
-            [str(AAMI), "stack", "up", "--no-demo"],
+            [str(AAMI), *STACK_UP],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -75,6 +102,7 @@ def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
             token=token.group(1),
             prometheus=f"http://127.0.0.1:{ports['AAMI_STACK_PROMETHEUS_PORT']}",
             state_dir=state_dir,
+            node_exporter_port=ports["AAMI_STACK_NODE_EXPORTER_PORT"],
         )
     finally:
         if stack.poll() is None:
@@ -91,15 +119,10 @@ def run_block(block: Block, stack: LiveStack, workdir: Path) -> subprocess.Compl
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AAMI_", "PROMETHEUS_", "ALERTMANAGER_"))
+        and key not in {"TMPDIR", "SSL_CERT_FILE", "CURL_CA_BUNDLE"}
     }
-    env.update(
-        AAMI_SERVER=stack.server,
-        TOKEN=stack.token,
-        PROMETHEUS_URL=stack.prometheus,
-        TMPDIR=str(workdir),
-        SSL_CERT_FILE=str(stack.state_dir / "tls" / "ca.pem"),
-        CURL_CA_BUNDLE=str(stack.state_dir / "tls" / "ca.pem"),
-    )
+    told = exported(block.path)
+    env.update({k: v for k, v in stack.variables(workdir).items() if k in told})
     return subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + block.text],
         cwd=ROOT,
@@ -109,6 +132,20 @@ def run_block(block: Block, stack: LiveStack, workdir: Path) -> subprocess.Compl
         timeout=240,
         check=False,
     )
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_examples_use_only_what_their_page_exports(path: Path) -> None:
+    """A reader runs a page's examples in a shell with what the page said to export; a
+    variable the page never sets (``$TMPDIR`` on Debian) fails there, so it fails here."""
+    missing = used_from_outside(path) - exported(path)
+    assert not missing, f"{path.name} uses {sorted(missing)} without saying to export them"
+
+
+def test_the_walkthrough_starts_the_stack_the_way_these_tests_do() -> None:
+    commands = [b.text for b in blocks(ROOT / "docs" / "walkthrough.md") if b.lang == "console"]
+    assert commands
+    assert commands[0].strip() == ".venv/bin/aami " + " ".join(STACK_UP)
 
 
 def test_only_sh_blocks_run_and_none_hides_behind_another_fence() -> None:
