@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from aami.errors import BadRequest
@@ -10,7 +12,9 @@ from aami.groups.schemas import GroupCreate
 from aami.web.forms import (
     FieldError,
     attach_error,
+    format_config,
     format_kv,
+    parse_config,
     parse_form,
     parse_json_object,
     parse_kv,
@@ -103,3 +107,41 @@ def test_validation_errors_by_field() -> None:
     assert "bad-key" in errors["labels"]
     assert not errors["labels"].startswith("Value error")
     assert set(validation_errors(caught.value, ("name",))) == {"name", ""}
+
+
+def test_config_lines_read_as_values() -> None:
+    text = 'threshold=80\nratio=0.5\nenabled=true\npaths=/data,/mnt/models\ncode="80"\n\n# note\n'
+    assert parse_config(text, "config") == {
+        "threshold": 80,
+        "ratio": 0.5,
+        "enabled": True,
+        "paths": "/data,/mnt/models",
+        "code": "80",
+    }
+    assert parse_config('{"threshold": 80}', "config") == {"threshold": 80}
+    assert parse_config("", "config") == {}
+
+
+def test_config_lines_name_every_bad_line_at_once() -> None:
+    with pytest.raises(FieldError) as caught:
+        parse_config("threshold\nx=1\nx=2\n=3", "config")
+    assert caught.value.field == "config"
+    assert caught.value.message == (
+        "line 1: 'threshold' is not key=value; line 3: 'x' is given twice; "
+        "line 4: '=3' is not key=value"
+    )
+
+
+_KEYS = st.text(min_size=1, max_size=12).filter(lambda k: k == k.strip())
+_VALUES = st.one_of(
+    st.text(max_size=20),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@given(st.dictionaries(_KEYS, _VALUES, max_size=6))
+def test_config_lines_read_back_what_was_written(config: dict[str, object]) -> None:
+    assert parse_config(format_config(config), "config") == config

@@ -530,7 +530,7 @@ def test_script_template_and_policies(ui: Ui) -> None:
             "language": "bash",
             "script_type": "mount",
             "script_content": script.replace("\n", "\r\n"),
-            "default_config": '{"paths": "/data"}',
+            "default_config": "paths=/data",
             "version": "1.0.0",
             "timeout_seconds": "20",
         },
@@ -547,7 +547,7 @@ def test_script_template_and_policies(ui: Ui) -> None:
             "template_id": stored["id"],
             "scope": "group",
             "group_id": "prod",
-            "config": '{"paths": "/mnt"}',
+            "config": "paths=/mnt",
             "priority": "100",
             "is_active": "on",
         },
@@ -566,11 +566,29 @@ def test_script_template_and_policies(ui: Ui) -> None:
     )
     assert response.status_code == 422
     assert "needs a target" in _error_of(response.text, "target_id")
+    # Config is key=value lines, like labels; every field's error is shown at once.
+    response = ui.post(
+        "/ui/policies/new",
+        {
+            "template_id": stored["id"],
+            "scope": "group",
+            "group_id": "prod",
+            "config": "paths\nretries=1\nretries=2",
+            "priority": "soon",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 422
+    assert _error_of(response.text, "config") == (
+        "line 1: 'paths' is not key=value; line 3: 'retries' is given twice"
+    )
+    assert _error_of(response.text, "priority")
     listing = ui.get("/ui/policies").text
     assert "mount-check" in listing
     detail = ui.get("/ui/targets/gpu-node-01").text
     assert "paths=/mnt" in detail  # the explain view: the group policy's value
     policy_id = ui.api("GET", "/api/v1/script-policies").json()["data"][0]["id"]
+    assert ">paths=/mnt</textarea>" in ui.get(f"/ui/policies/{policy_id}").text
     response = ui.post(f"/ui/policies/{policy_id}", {"config": "{}", "priority": "7"})
     assert response.status_code == 303
     policy = ui.api("GET", f"/api/v1/script-policies/{policy_id}").json()

@@ -23,8 +23,10 @@ __all__ = [
     "FieldError",
     "FormData",
     "attach_error",
+    "format_config",
     "format_kv",
     "parse_bool",
+    "parse_config",
     "parse_form",
     "parse_json_object",
     "parse_kv",
@@ -124,6 +126,70 @@ def parse_kv(text: str, field: str) -> dict[str, str]:
 def format_kv(values: Mapping[str, Any] | None) -> str:
     """A mapping as ``key=value`` lines, for a textarea."""
     return "\n".join(f"{key}={value}" for key, value in (values or {}).items())
+
+
+def _config_value(text: str) -> Any:
+    """A config value as typed after ``=``: a JSON literal (``80``, ``0.5``, ``true``,
+    ``"80"``, ``[1, 2]``) is that value; anything else is the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_config(text: str, field: str) -> dict[str, Any]:
+    """Config typed as ``key=value`` lines, like labels: ``threshold=80`` is the number 80,
+    ``paths=/data,/mnt`` the text, ``threshold="80"`` the text "80". Every bad line is
+    named at once. A JSON object (``{...}``) is read as JSON."""
+    if text.strip().startswith("{"):
+        return parse_json_object(text, field)
+    result: dict[str, Any] = {}
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"line {number}: {line!r} is not key=value")
+        elif key in result:
+            problems.append(f"line {number}: {key!r} is given twice")
+        else:
+            result[key] = _config_value(value.strip())
+    if problems:
+        raise FieldError(field, "; ".join(problems))
+    return result
+
+
+def _one_line(text: str) -> bool:
+    return text.splitlines() == [text]
+
+
+def _line_key(key: str) -> bool:
+    return (
+        _one_line(key) and key == key.strip() and "=" not in key and not key.startswith(("#", "{"))
+    )
+
+
+def format_config(values: Mapping[str, Any] | None) -> str:
+    """Config as ``key=value`` lines that :func:`parse_config` reads back to the same
+    values: text that would read as something else (``80``, ``true``, a line break) is
+    written as a JSON string. A key lines cannot hold (``=``, a line break, a leading
+    ``#`` or ``{``) makes the whole config JSON."""
+    if any(not _line_key(key) for key in values or {}):
+        return json.dumps(values, indent=2, ensure_ascii=False)
+    lines = []
+    for key, value in (values or {}).items():
+        if isinstance(value, str) and (
+            not value or not _one_line(value.strip()) or _config_value(value.strip()) != value
+        ):
+            lines.append(f"{key}={json.dumps(value)}")
+        elif isinstance(value, str):
+            lines.append(f"{key}={value}")
+        else:
+            lines.append(f"{key}={json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines)
 
 
 def parse_json_object(text: str, field: str) -> dict[str, Any]:

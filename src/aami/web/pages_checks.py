@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -30,7 +29,7 @@ from aami.web.common import (
     page,
     redirect,
 )
-from aami.web.forms import Errors, FieldError, FormData, parse_json_object
+from aami.web.forms import Errors, FieldError, FormData, format_config, parse_config
 from aami.web.paging import PAGE_SIZE, Pager, page_number, search_text
 
 router = APIRouter(route_class=UiRoute)
@@ -78,7 +77,7 @@ def _script_values(template: ScriptTemplate | None) -> dict[str, str]:
             "script_type": "custom",
             "language": "bash",
             "script_content": "#!/bin/bash\n",
-            "default_config": "{}",
+            "default_config": "",
             "version": "1.0.0",
             "description": "",
             "timeout_seconds": "30",
@@ -89,7 +88,7 @@ def _script_values(template: ScriptTemplate | None) -> dict[str, str]:
         "script_type": template.script_type,
         "language": template.language,
         "script_content": template.script_content,
-        "default_config": json.dumps(template.default_config, indent=2),
+        "default_config": format_config(template.default_config),
         "version": template.version,
         "description": template.description,
         "timeout_seconds": str(template.timeout_seconds),
@@ -114,7 +113,7 @@ def _read_script(form: FormData) -> tuple[dict[str, str], dict[str, Any], Errors
     if timeout is not None:
         data["timeout_seconds"] = timeout
     try:
-        data["default_config"] = parse_json_object(form.get("default_config"), "default_config")
+        data["default_config"] = parse_config(form.get("default_config"), "default_config")
     except FieldError as exc:
         errors[exc.field] = exc.message
     return values, data, errors
@@ -256,7 +255,7 @@ def _policy_values(policy: ScriptPolicy | None, **preset: str) -> dict[str, str]
             "scope": preset.get("scope", "") or "global",
             "group_id": preset.get("group", ""),
             "target_id": preset.get("target", ""),
-            "config": "{}",
+            "config": "",
             "priority": "100",
             "is_active": "on",
         }
@@ -266,7 +265,7 @@ def _policy_values(policy: ScriptPolicy | None, **preset: str) -> dict[str, str]
         "scope": policy.scope,
         "group_id": policy.group_id or "",
         "target_id": policy.target_id or "",
-        "config": json.dumps(policy.config, indent=2),
+        "config": format_config(policy.config),
         "priority": str(policy.priority),
         "is_active": "on" if policy.is_active else "",
     }
@@ -281,7 +280,7 @@ def _read_policy(form: FormData) -> tuple[dict[str, str], dict[str, Any], Errors
     if priority is not None:
         data["priority"] = priority
     try:
-        data["config"] = parse_json_object(form.get("config"), "config")
+        data["config"] = parse_config(form.get("config"), "config")
     except FieldError as exc:
         errors[exc.field] = exc.message
     return values, data, errors
