@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aami.api.health import database_error
+from aami.common.messages import validation_message
 from aami.errors import AamiError
 
 __all__ = ["install_error_handlers"]
@@ -50,7 +51,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         messages = []
         for error in exc.errors():
-            message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            message = validation_message(error)
             messages.append(f"{_location(tuple(error.get('loc', ())))}: {message}")
         return JSONResponse(_body("invalid", "; ".join(messages)), 422)
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 
+from aami.common.messages import validation_message
 from aami.errors import BadRequest
 
 __all__ = [
@@ -233,7 +234,7 @@ def parse_scalar(text: str, like: object) -> str | int | float | bool:
 
 
 def _message(error: Mapping[str, Any]) -> str:
-    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return validation_message(error)
 
 
 def validation_errors(exc: ValidationError, fields: Iterable[str], prefix: str = "") -> Errors:
