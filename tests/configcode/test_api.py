@@ -8,6 +8,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from aami.cli.configcode import dump_yaml
 from aami.config import Settings
 from tests.configcode.fixtures import SECRET, SECRET_ENV, populate
 from tests.support.stamps import without_stamp
@@ -42,7 +43,7 @@ def rule_files(rules_dir: Path) -> dict[str, bytes]:
 
 
 def actions(result: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(c["kind"], c["id"], c["action"]) for c in result["changes"]}
+    return {(c["kind"], c["key"], c["action"]) for c in result["changes"]}
 
 
 def test_export_apply_export_on_an_empty_server_is_identical(
@@ -62,6 +63,21 @@ def test_export_apply_export_on_an_empty_server_is_identical(
     assert "secret" not in document["notification_channels"]["ops-hook"]
     assert list(document["groups"]) == ["grp-123", "grp-456"]
     assert document["targets"]["gpu-node-01"]["group_ids"] == ["grp-123", "grp-456"]
+    # Keyed by names: no generated id anywhere, and none of the ids populate chose but
+    # group ids (the templates' ids were high-cpu and node-down, the rules' cpu-prod...).
+    assert list(document["alert_rules"]) == [
+        "HighCPUUsage@grp-123",
+        "HighCPUUsage@grp-456",
+        "NodeDown@global",
+    ]
+    assert list(document["script_policies"]) == [
+        "mount-check@global",
+        "mount-check@group:grp-123",
+        "mount-check@target:gpu-node-01",
+    ]
+    for chosen in ("high-cpu", "node-down", "cpu-prod", "mount-all", "prod-route"):
+        assert chosen not in text
+    assert document["notification_routes"]["production"]["receiver"] == "ops-slack"
 
     # A new channel's secret comes from the server's environment; without it, refused.
     missing = second.post("/api/v1/config/apply", json=document)
@@ -72,13 +88,14 @@ def test_export_apply_export_on_an_empty_server_is_identical(
     monkeypatch.setenv(SECRET_ENV, SECRET)
     result = apply(second, document)
     assert ("groups", "grp-123", "create") in actions(result)
+    assert ("alert_rules", "HighCPUUsage@grp-123", "create") in actions(result)
     assert result["rule_files"]["written"] == [
         "global.yml",
         "group-grp-123.yml",
         "group-grp-456.yml",
     ]
     assert result["publish"]["files_written"] == result["rule_files"]["written"]
-    assert export(second) == document
+    assert dump_yaml(export(second)) == dump_yaml(document)
 
     for client in (api, second):
         response = client.post("/api/v1/prometheus/rules/regenerate?wait=20")
@@ -116,34 +133,43 @@ def test_plan_lists_changes_and_rule_files_without_changing_anything(api: TestCl
     populate(api)
     document = export(api)
     changed = copy.deepcopy(document)
-    changed["alert_rules"]["cpu-prod"]["config"]["threshold"] = 95
+    changed["alert_rules"]["HighCPUUsage@grp-123"]["config"]["threshold"] = 95
     changed["groups"]["grp-789"] = {"name": "staging"}
     changed["targets"]["gpu-node-01"]["exporters"] = [
         {"type": "node_exporter", "port": 9100, "metrics_path": "/metrics", "enabled": False}
     ]
-    del changed["script_policies"]["mount-gpu1"]
+    del changed["script_policies"]["mount-check@target:gpu-node-01"]
     result = plan(api, changed)
     assert actions(result) == {
         ("groups", "grp-789", "create"),
-        ("alert_rules", "cpu-prod", "update"),
+        ("alert_rules", "HighCPUUsage@grp-123", "update"),
         ("targets", "gpu-node-01", "update"),
     }
-    fields = {c["id"]: c.get("fields") for c in result["changes"]}
-    assert fields["cpu-prod"] == ["config"]
-    assert fields["gpu-node-01"] == ["exporters"]
+    fields = {c["key"]: [f["field"] for f in c.get("fields", [])] for c in result["changes"]}
+    assert fields["HighCPUUsage@grp-123"] == ["config.threshold"]
+    assert fields["gpu-node-01"] == ["exporters[9100].enabled", "exporters[9400]"]
+    target = next(c for c in result["changes"] if c["key"] == "gpu-node-01")
+    assert target["fields"] == [
+        {"field": "exporters[9100].enabled", "old": True, "new": False},
+        {
+            "field": "exporters[9400]",
+            "old": {"type": "dcgm_exporter", "metrics_path": "/metrics", "enabled": True},
+        },
+    ]
     assert result["rule_files"] == {"written": ["group-grp-123.yml"], "removed": []}
-    assert result["not_in_document"] == {"script_policies": ["mount-gpu1"]}
+    assert result["not_in_document"] == {"script_policies": ["mount-check@target:gpu-node-01"]}
     assert export(api) == document
 
     applied = apply(api, changed)
     assert actions(applied) == actions(result)
     after = export(api)
-    assert after["alert_rules"]["cpu-prod"]["config"]["threshold"] == 95
+    assert after["alert_rules"]["HighCPUUsage@grp-123"]["config"]["threshold"] == 95
     assert after["groups"]["grp-789"]["name"] == "staging"
     assert after["targets"]["gpu-node-01"]["exporters"] == [
         {"type": "node_exporter", "port": 9100, "metrics_path": "/metrics", "enabled": False}
     ]
-    assert "mount-gpu1" in after["script_policies"]  # without --prune nothing is deleted
+    # Without --prune nothing is deleted.
+    assert "mount-check@target:gpu-node-01" in after["script_policies"]
     assert plan(api, after)["changed"] is False
 
 
@@ -155,9 +181,8 @@ def test_an_invalid_template_rolls_back_the_whole_apply(api: TestClient) -> None
     # Valid changes first in the order of application, then a template that is not PromQL.
     document["groups"]["grp-789"] = {"name": "staging"}
     document["groups"]["grp-123"]["description"] = "changed"
-    document["targets"]["new-node"] = {"hostname": "new-node", "ip_address": "10.0.0.9"}
-    document["alert_templates"]["broken"] = {
-        "name": "Broken",
+    document["targets"]["new-node"] = {"ip_address": "10.0.0.9"}
+    document["alert_templates"]["Broken"] = {
         "query_template": "sum(rate(node_cpu_seconds_total[5m]) > > {{.threshold}}",
         "default_config": {"threshold": 1},
     }
@@ -172,10 +197,13 @@ def test_an_invalid_template_rolls_back_the_whole_apply(api: TestClient) -> None
     # An unknown reference fails the same way.
     document = copy.deepcopy(before)
     document["groups"]["grp-789"] = {"name": "staging"}
-    document["alert_rules"]["orphan"] = {"template_id": "high-cpu", "group_id": "grp-nope"}
+    document["alert_rules"]["HighCPUUsage@grp-nope"] = {}
     response = api.post("/api/v1/config/apply", json=document)
     assert response.status_code == 422
-    assert "grp-nope" in response.json()["detail"]
+    assert response.json()["detail"] == (
+        "alert_rules[\"HighCPUUsage@grp-nope\"]: unknown group 'grp-nope': neither the "
+        "document's groups nor the server has it"
+    )
     assert export(api) == before
 
 
@@ -184,23 +212,26 @@ def test_prune_deletes_what_the_document_lacks(api: TestClient) -> None:
     document = export(api)
     smaller = copy.deepcopy(document)
     del smaller["groups"]["grp-456"]
-    del smaller["alert_rules"]["cpu-dev"]
+    del smaller["alert_rules"]["HighCPUUsage@grp-456"]
     smaller["targets"]["gpu-node-01"]["group_ids"] = ["grp-123"]
-    del smaller["script_policies"]["mount-gpu1"]
-    del smaller["notification_routes"]["prod-route"]
+    del smaller["script_policies"]["mount-check@target:gpu-node-01"]
+    del smaller["notification_routes"]["production"]
     del smaller["notification_channels"]["ops-slack"]
     without_prune = apply(api, smaller)
     assert {c["action"] for c in without_prune["changes"]} == {"update"}
     assert "grp-456" in export(api)["groups"]
 
     result = plan(api, smaller, prune=True)
-    assert {(c["kind"], c["id"]) for c in result["changes"] if c["action"] == "delete"} == {
+    assert {(c["kind"], c["key"]) for c in result["changes"] if c["action"] == "delete"} == {
         ("groups", "grp-456"),
-        ("alert_rules", "cpu-dev"),
-        ("script_policies", "mount-gpu1"),
-        ("notification_routes", "prod-route"),
+        ("alert_rules", "HighCPUUsage@grp-456"),
+        ("script_policies", "mount-check@target:gpu-node-01"),
+        ("notification_routes", "production"),
         ("notification_channels", "ops-slack"),
     }
+    deleted = next(c for c in result["changes"] if c["key"] == "HighCPUUsage@grp-456")
+    assert deleted["rules"][0]["before"]["alert"] == "HighCPUUsage_Development"
+    assert deleted["rules"][0]["after"] is None
     assert result["rule_files"]["removed"] == ["group-grp-456.yml"]
     applied = apply(api, smaller, prune=True)
     assert applied["publish"]["files_removed"] == ["group-grp-456.yml"]
@@ -208,7 +239,9 @@ def test_prune_deletes_what_the_document_lacks(api: TestClient) -> None:
     assert plan(api, smaller, prune=True)["changed"] is False
 
 
-def test_secrets_are_references_never_values(api: TestClient) -> None:
+def test_secrets_are_references_never_values(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     populate(api)
     document = export(api)
     document["notification_channels"]["ops-slack"]["secret"] = SECRET
@@ -223,6 +256,20 @@ def test_secrets_are_references_never_values(api: TestClient) -> None:
     document["notification_channels"]["ops-slack"].pop("secret")
     document["notification_channels"]["ops-slack"]["has_secret"] = True
     assert plan(api, document)["changed"] is False
+    # A new value in the environment is a change the plan shows without the value.
+    monkeypatch.setenv(SECRET_ENV, "https://hooks.slack.example/rotated-do-not-leak")
+    document = export(api)
+    response = api.post("/api/v1/config/plan", json=document)
+    assert response.status_code == 200, response.text
+    assert "rotated-do-not-leak" not in response.text
+    assert response.json()["changes"] == [
+        {
+            "kind": "notification_channels",
+            "key": "ops-slack",
+            "action": "update",
+            "fields": [{"field": "secret", "old": "(hidden)", "new": "(hidden)"}],
+        }
+    ]
 
 
 def test_export_and_apply_need_the_admin_token(api: TestClient) -> None:
@@ -239,17 +286,25 @@ def test_apply_sets_a_rules_config_exactly_as_the_document_says(api: TestClient)
     dropped is removed, not merged away."""
     populate(api)
     document = export(api)
-    assert document["alert_rules"]["cpu-prod"]["config"] == {"threshold": 90, "for_duration": "10m"}
-    document["script_policies"]["mount-gpu1"]["config"] = {"paths": "/x", "retries": 2}
+    rule = "HighCPUUsage@grp-123"
+    policy = "mount-check@target:gpu-node-01"
+    assert document["alert_rules"][rule]["config"] == {"threshold": 90, "for_duration": "10m"}
+    document["script_policies"][policy]["config"] = {"paths": "/x", "retries": 2}
     apply(api, document)
-    document["alert_rules"]["cpu-prod"]["config"] = {"threshold": 95}
-    document["script_policies"]["mount-gpu1"]["config"] = {"paths": "/x"}
+    document["alert_rules"][rule]["config"] = {"threshold": 95}
+    document["script_policies"][policy]["config"] = {"paths": "/x"}
     applied = apply(api, document)
-    assert ("alert_rules", "cpu-prod", "update") in actions(applied)
-    assert ("script_policies", "mount-gpu1", "update") in actions(applied)
+    assert ("alert_rules", rule, "update") in actions(applied)
+    assert ("script_policies", policy, "update") in actions(applied)
+    changes = {c["key"]: c["fields"] for c in applied["changes"]}
+    assert changes[rule] == [
+        {"field": "config.threshold", "old": 90, "new": 95},
+        {"field": "config.for_duration", "old": "10m"},
+    ]
+    assert changes[policy] == [{"field": "config.retries", "old": 2}]
     after = export(api)
-    assert after["alert_rules"]["cpu-prod"]["config"] == {"threshold": 95}
-    assert after["script_policies"]["mount-gpu1"]["config"] == {"paths": "/x"}
+    assert after["alert_rules"][rule]["config"] == {"threshold": 95}
+    assert after["script_policies"][policy]["config"] == {"paths": "/x"}
     rule = api.get("/api/v1/alert-rules/cpu-prod").json()
     assert rule["rendered"]["for"] == "5m"  # the template's, now the rule sets none
     assert plan(api, after)["changed"] is False
@@ -259,27 +314,27 @@ def test_apply_refuses_a_bad_typed_value_naming_the_entry(api: TestClient) -> No
     populate(api)
     before = export(api)
     # Exported templates carry their parameters (here inferred: threshold is a number).
-    assert before["alert_templates"]["high-cpu"]["parameters"]["threshold"]["type"] == "number"
+    assert before["alert_templates"]["HighCPUUsage"]["parameters"]["threshold"]["type"] == "number"
     document = copy.deepcopy(before)
-    document["alert_rules"]["cpu-prod"]["config"]["threshold"] = "sixty"
+    document["alert_rules"]["HighCPUUsage@grp-123"]["config"]["threshold"] = "sixty"
     for path in ("/api/v1/config/plan", "/api/v1/config/apply"):
         response = api.post(path, json=document)
         assert response.status_code == 422, response.text
         assert response.json()["detail"] == (
-            "alert_rules.cpu-prod: config.threshold: 'sixty' is not a number "
+            "alert_rules[\"HighCPUUsage@grp-123\"].config.threshold: 'sixty' is not a number "
             "(HighCPUUsage.threshold: number)"
         )
     assert export(api) == before
 
     # A template whose parameters refuse its rules' values is refused too, by name.
     document = copy.deepcopy(before)
-    document["alert_templates"]["high-cpu"]["parameters"] = {
+    document["alert_templates"]["HighCPUUsage"]["parameters"] = {
         "threshold": {"type": "number", "min": 0, "max": 85, "unit": "%"}
     }
     response = api.post("/api/v1/config/apply", json=document)
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == (
-        "alert_templates.high-cpu: the change breaks the rule cpu-prod (group grp-123): "
+        'alert_templates["HighCPUUsage"]: the change breaks the rule cpu-prod (group grp-123): '
         "config.threshold: 90 is above the maximum 85 (HighCPUUsage.threshold: number, %, "
         "0\u201385)"
     )
@@ -291,8 +346,7 @@ def test_a_document_without_parameters_infers_them(second: TestClient) -> None:
         "apiVersion": "aami/v1",
         "kind": "Configuration",
         "alert_templates": {
-            "load": {
-                "name": "HighLoad",
+            "HighLoad": {
                 "query_template": "node_load1 > {{.threshold}}",
                 "default_config": {"threshold": 2},
             }
@@ -300,7 +354,7 @@ def test_a_document_without_parameters_infers_them(second: TestClient) -> None:
     }
     apply(second, document)
     exported = export(second)
-    assert exported["alert_templates"]["load"]["parameters"] == {
+    assert exported["alert_templates"]["HighLoad"]["parameters"] == {
         "threshold": {
             "type": "number",
             "min": None,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from aami.cli.configcode import register
+from aami.cli.configcode import dump_yaml, register
 from tests.configcode.fixtures import SECRET, SECRET_ENV, populate
 from tests.support.ports import free_port
 from tests.support.processes import Process
@@ -91,12 +92,13 @@ def test_export_diff_apply_against_real_servers(servers: tuple[str, str], tmp_pa
 
     code, output = invoke("diff", "--server", second, "-f", str(path), "--exit-code")
     assert code == 3, output
-    assert "create   groups/grp-123" in output
+    assert 'create   groups["grp-123"]' in output
     assert "rule file group-grp-123.yml: would change" in output
 
     code, output = invoke("apply", "--server", second, "-f", str(path))
     assert code == 0, output
-    assert "create   alert_rules/cpu-prod" in output
+    assert 'create   alert_rules["HighCPUUsage@grp-123"]' in output
+    assert "           new alert HighCPUUsage_Production in group-grp-123.yml" in output
     assert "rule file global.yml: written" in output
     code, output = invoke("export", "--server", second)
     assert code == 0, output
@@ -104,16 +106,44 @@ def test_export_diff_apply_against_real_servers(servers: tuple[str, str], tmp_pa
     code, output = invoke("diff", "--server", second, "-f", str(path), "--exit-code")
     assert (code, output.strip()) == (0, "nothing changed: the server matches the file")
 
-    # --prune deletes what the file lacks.
+    # The diff shows each changed field, old and new, and the PromQL before and after.
     document = yaml.safe_load(text)
-    del document["alert_rules"]["cpu-dev"]
+    document["alert_rules"]["HighCPUUsage@grp-123"]["config"]["threshold"] = 95
+    path.write_text(dump_yaml(document))
+    code, output = invoke("diff", "--server", second, "-f", str(path), "--exit-code")
+    assert code == 3, output
+    expr = (
+        '100 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",group_id="grp-123"}'
+        "[5m])) * 100 > "
+    )
+    assert output.splitlines() == [
+        'update   alert_rules["HighCPUUsage@grp-123"]',
+        "           config.threshold: 90 \u2192 95",
+        "           alert HighCPUUsage_Production in group-grp-123.yml",
+        f"             expr before: {expr}90",
+        f"             expr after:  {expr}95",
+        "rule file group-grp-123.yml: would change",
+    ]
+    code, output = invoke("diff", "--server", second, "-f", str(path), "-o", "json")
+    assert code == 0, output
+    [change] = json.loads(output)["changes"]
+    assert change["fields"] == [{"field": "config.threshold", "old": 90, "new": 95}]
+    assert change["rules"][0]["after"]["expr"] == f"{expr}95"
+    code, output = invoke("apply", "--server", second, "-f", str(path))
+    assert code == 0, output
+    code, output = invoke("diff", "--server", second, "-f", str(path), "--exit-code")
+    assert (code, output.strip()) == (0, "nothing changed: the server matches the file")
+
+    # --prune deletes what the file lacks.
+    del document["alert_rules"]["HighCPUUsage@grp-456"]
     path.write_text(yaml.safe_dump(document))
     code, output = invoke("diff", "--server", second, "-f", str(path))
     assert code == 0, output
-    assert "kept     alert_rules: cpu-dev" in output
+    assert "kept     alert_rules: HighCPUUsage@grp-456" in output
     code, output = invoke("apply", "--server", second, "-f", str(path), "--prune")
     assert code == 0, output
-    assert "delete   alert_rules/cpu-dev" in output
+    assert 'delete   alert_rules["HighCPUUsage@grp-456"]' in output
+    assert "           alert HighCPUUsage_Development leaves group-grp-456.yml" in output
     assert "rule file group-grp-456.yml: removed" in output
 
 
@@ -122,11 +152,12 @@ def test_errors_are_one_line(servers: tuple[str, str], tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(
         "apiVersion: aami/v1\nkind: Configuration\nalert_templates:\n"
-        "  broken:\n    name: Broken\n    query_template: 'rate(x[5m]) > >'\n"
+        "  Broken:\n    query_template: 'rate(x[5m]) > >'\n"
     )
     code, output = invoke("apply", "--server", first, "-f", str(path))
     assert code == 2
     assert output.startswith("error: 422 Unprocessable Entity: ")
+    assert 'alert_templates["Broken"]' in output
     assert output.count("\n") == 1
     assert "Traceback" not in output
     code, output = invoke("export", "--server", first, "--token", "wrong-token-0123456789")

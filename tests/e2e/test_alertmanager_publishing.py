@@ -103,12 +103,10 @@ def test_a_config_apply_with_several_notification_changes_reloads_alertmanager_o
         document = api.get("/api/v1/config/export").json()
         hook = "http://127.0.0.1:9/hook"
         document["notification_channels"] = {
-            f"ch-{n}": {"name": f"ch-{n}", "type": "webhook", "settings": {"url": hook}}
-            for n in range(3)
+            f"ch-{n}": {"type": "webhook", "settings": {"url": hook}} for n in range(3)
         }
         document["notification_routes"] = {
-            "rt-prod": {
-                "name": "production",
+            "production": {
                 "matchers": [{"name": "group", "value": "production", "is_regex": False}],
                 "receiver": "ch-0",
             }

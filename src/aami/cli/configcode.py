@@ -97,19 +97,61 @@ def _load(path: Path) -> Any:
         _fail(f"{path} is not valid YAML: {' '.join(str(exc).split())}")
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, str) and value and value.strip() == value and "\n" not in value:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _field(change: dict[str, Any]) -> str:
+    old = _value(change["old"]) if "old" in change else "(unset)"
+    new = _value(change["new"]) if "new" in change else "(unset)"
+    return f"{change['field']}: {old} \u2192 {new}"
+
+
+def _rendered(effect: dict[str, Any]) -> list[str]:
+    """An alert rule whose Prometheus rule changes: its alert, file and what changes."""
+    before, after = effect["before"], effect["after"]
+    current = after or before
+    alert = current.get("alert") or effect["rule"]
+    if before is None:
+        head = f"new alert {alert} in {effect['rule_file']}"
+    elif after is None:
+        head = f"alert {alert} leaves {effect['rule_file']}"
+    else:
+        head = f"alert {alert} in {effect['rule_file']}"
+    lines = [head]
+    old, new = before or {}, after or {}
+    for name in ("alert", "for", "enabled", "error"):
+        if before is not None and after is not None and old.get(name) != new.get(name):
+            lines.append(f"  {name}: {_value(old.get(name))} \u2192 {_value(new.get(name))}")
+    if old.get("expr") != new.get("expr"):
+        if "expr" in old:
+            lines.append(f"  expr before: {old['expr']}")
+        if "expr" in new:
+            lines.append(f"  expr after:  {new['expr']}")
+    for name in ("labels", "annotations"):
+        if before is not None and after is not None and old.get(name) != new.get(name):
+            lines.append(f"  {name} change")
+    return lines
+
+
 def _describe(result: dict[str, Any], *, applied: bool) -> list[str]:
     lines = []
     for change in result["changes"]:
-        fields = f" ({', '.join(change['fields'])})" if change.get("fields") else ""
-        lines.append(f"{change['action']:<8} {change['kind']}/{change['id']}{fields}")
+        where = f"{change['kind']}[{json.dumps(change['key'], ensure_ascii=False)}]"
+        lines.append(f"{change['action']:<8} {where}")
+        lines += [f"           {_field(item)}" for item in change.get("fields") or []]
+        for effect in change.get("rules") or []:
+            lines += [f"           {line}" for line in _rendered(effect)]
     verb = "written" if applied else "would change"
     files = result["rule_files"]
     for name in files["written"]:
         lines.append(f"rule file {name}: {verb}")
     for name in files["removed"]:
         lines.append(f"rule file {name}: {'removed' if applied else 'would be removed'}")
-    for kind, ids in sorted(result.get("not_in_document", {}).items()):
-        lines.append(f"kept     {kind}: {', '.join(ids)} (not in the file; --prune deletes)")
+    for kind, keys in sorted(result.get("not_in_document", {}).items()):
+        lines.append(f"kept     {kind}: {', '.join(keys)} (not in the file; --prune deletes)")
     return lines
 
 
@@ -175,7 +217,8 @@ def diff(
     token: TokenOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Show what applying the file would change, entity by entity, and which rule files."""
+    """Show what applying the file would change: each entry, each changed field old and new,
+    the alert rules whose PromQL changes, and which rule files."""
     document = _load(file)
     result = _request(
         "POST",

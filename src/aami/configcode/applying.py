@@ -27,8 +27,16 @@ from aami.checks.schemas import (
     ScriptTemplateCreate,
     ScriptTemplateUpdate,
 )
-from aami.configcode.document import KEEP, Fields, resolve_secret
+from aami.configcode.document import (
+    KEEP,
+    Fields,
+    entry_path,
+    resolve_secret,
+    split_policy_key,
+    split_rule_key,
+)
 from aami.configcode.export import export_channel, export_exporter
+from aami.configcode.repository import ConfigRepository
 from aami.errors import Invalid
 from aami.groups import service as groups
 from aami.groups.models import Group
@@ -77,11 +85,18 @@ class Context:
     am: AlertmanagerPublisher
 
 
+def _found(entity_id: str | None, kind: str, name: str) -> str:
+    """The id of the entry a name refers to; planning has checked that it exists."""
+    if entity_id is None:
+        raise Invalid(f"unknown {kind} {name!r}")
+    return entity_id
+
+
 # ---- groups and targets ------------------------------------------------------------------
 
 
-def create_group(ctx: Context, entity_id: str, data: Fields) -> None:
-    groups.create(ctx.session, actor=ctx.actor, data=GroupCreate(id=entity_id, **data))
+def create_group(ctx: Context, key: str, data: Fields) -> None:
+    groups.create(ctx.session, actor=ctx.actor, data=GroupCreate(id=key, **data))
 
 
 def update_group(ctx: Context, group: Group, changed: Fields) -> None:
@@ -92,8 +107,8 @@ def delete_group(ctx: Context, group: Group) -> None:
     groups.delete(ctx.session, actor=ctx.actor, group=group)
 
 
-def create_target(ctx: Context, entity_id: str, data: Fields) -> None:
-    targets.create(ctx.session, actor=ctx.actor, data=TargetCreate(id=entity_id, **data))
+def create_target(ctx: Context, key: str, data: Fields) -> None:
+    targets.create(ctx.session, actor=ctx.actor, data=TargetCreate(hostname=key, **data))
 
 
 def update_target(ctx: Context, target: Target, changed: Fields) -> None:
@@ -130,10 +145,8 @@ def delete_target(ctx: Context, target: Target) -> None:
 # ---- alert templates and rules -----------------------------------------------------------
 
 
-def create_alert_template(ctx: Context, entity_id: str, data: Fields) -> None:
-    alerts.create_template(
-        ctx.session, actor=ctx.actor, data=AlertTemplateCreate(id=entity_id, **data)
-    )
+def create_alert_template(ctx: Context, key: str, data: Fields) -> None:
+    alerts.create_template(ctx.session, actor=ctx.actor, data=AlertTemplateCreate(name=key, **data))
 
 
 def update_alert_template(ctx: Context, template: AlertTemplate, changed: Fields) -> None:
@@ -146,8 +159,18 @@ def delete_alert_template(ctx: Context, template: AlertTemplate) -> None:
     alerts.delete_template(ctx.session, actor=ctx.actor, template=template)
 
 
-def create_alert_rule(ctx: Context, entity_id: str, data: Fields) -> None:
-    alerts.create_rule(ctx.session, actor=ctx.actor, data=AlertRuleCreate(id=entity_id, **data))
+def create_alert_rule(ctx: Context, key: str, data: Fields) -> None:
+    parts = split_rule_key(key)
+    template_id = _found(
+        ConfigRepository(ctx.session).alert_template_id(parts.template),
+        "alert template",
+        parts.template,
+    )
+    alerts.create_rule(
+        ctx.session,
+        actor=ctx.actor,
+        data=AlertRuleCreate(template_id=template_id, group_id=parts.group_id, **data),
+    )
 
 
 def update_alert_rule(ctx: Context, rule: AlertRule, changed: Fields) -> None:
@@ -168,9 +191,9 @@ def delete_alert_rule(ctx: Context, rule: AlertRule) -> None:
 # ---- script templates and policies -------------------------------------------------------
 
 
-def create_script_template(ctx: Context, entity_id: str, data: Fields) -> None:
+def create_script_template(ctx: Context, key: str, data: Fields) -> None:
     checks.create_template(
-        ctx.session, actor=ctx.actor, data=ScriptTemplateCreate(id=entity_id, **data)
+        ctx.session, actor=ctx.actor, data=ScriptTemplateCreate(name=key, **data)
     )
 
 
@@ -184,9 +207,25 @@ def delete_script_template(ctx: Context, template: ScriptTemplate) -> None:
     checks.delete_template(ctx.session, actor=ctx.actor, template=template)
 
 
-def create_script_policy(ctx: Context, entity_id: str, data: Fields) -> None:
+def create_script_policy(ctx: Context, key: str, data: Fields) -> None:
+    parts = split_policy_key(key)
+    repo = ConfigRepository(ctx.session)
+    template_id = _found(repo.script_template_id(parts.template), "script template", parts.template)
+    target_id = None
+    if parts.scope == "target" and parts.subject is not None:
+        target_id = _found(repo.target_id(parts.subject), "target", parts.subject)
     checks.create_policy(
-        ctx.session, actor=ctx.actor, data=ScriptPolicyCreate(id=entity_id, **data)
+        ctx.session,
+        actor=ctx.actor,
+        data=ScriptPolicyCreate.model_validate(
+            {
+                **data,
+                "template_id": template_id,
+                "scope": parts.scope,
+                "group_id": parts.subject if parts.scope == "group" else None,
+                "target_id": target_id,
+            }
+        ),
     )
 
 
@@ -207,16 +246,14 @@ def delete_script_policy(ctx: Context, policy: ScriptPolicy) -> None:
 # ---- notification channels and routes ----------------------------------------------------
 
 
-def create_channel(ctx: Context, entity_id: str, data: Fields) -> None:
+def create_channel(ctx: Context, key: str, data: Fields) -> None:
     data = dict(data)
-    secret = resolve_secret(entity_id, data.pop("secret"), None)
+    secret = resolve_secret(key, data.pop("secret"), None)
     notifications.create_channel(
         ctx.session,
         ctx.am,
         actor=ctx.actor,
-        data=ChannelCreate(
-            id=entity_id, secret=secret if isinstance(secret, str) else None, **data
-        ),
+        data=ChannelCreate(name=key, secret=secret if isinstance(secret, str) else None, **data),
     )
 
 
@@ -233,31 +270,42 @@ def delete_channel(ctx: Context, channel: NotificationChannel) -> None:
 def diff_channel(desired: Fields, channel: NotificationChannel) -> Fields:
     """The channel's changed fields as ChannelUpdate takes them; name/type cannot change."""
     current = export_channel(channel)
-    fixed = [name for name in ("name", "type") if desired[name] != current[name]]
-    if fixed:
+    if desired["type"] != current["type"]:
         raise Invalid(
-            f"notification_channels.{channel.id}: {' and '.join(fixed)} cannot change in place; "
-            "give the new channel a new id and point the routes at it"
+            f"{entry_path('notification_channels', channel.name)}.type: {current['type']!r} "
+            f"cannot change to {desired['type']!r} in place; give a new channel of that type "
+            "a new name and point the routes at it"
         )
     changed: Fields = {}
     if desired["settings"] != current["settings"]:
         changed["settings"] = desired["settings"]
-    secret = resolve_secret(channel.id, desired["secret"], channel)
+    secret = resolve_secret(channel.name, desired["secret"], channel)
     if secret is not KEEP and secret != channel.secret:
         changed["secret"] = secret
     return changed
 
 
-def create_route(ctx: Context, entity_id: str, data: Fields) -> None:
+def _receiver(ctx: Context, data: Fields) -> Fields:
+    """The route's fields with its receiver, a channel's name, as the channel's id."""
+    if "receiver" not in data:
+        return data
+    name = data["receiver"]
+    channel_id = _found(ConfigRepository(ctx.session).channel_id(name), "channel", name)
+    return {**data, "receiver": channel_id}
+
+
+def create_route(ctx: Context, key: str, data: Fields) -> None:
+    data = _receiver(ctx, data)
     notifications.create_route(
         ctx.session,
         ctx.am,
         actor=ctx.actor,
-        data=RouteCreate.model_validate({"id": entity_id, **data}),
+        data=RouteCreate.model_validate({"name": key, **data}),
     )
 
 
 def update_route(ctx: Context, route: NotificationRoute, changed: Fields) -> None:
+    changed = _receiver(ctx, changed)
     notifications.update_route(
         ctx.session, ctx.am, actor=ctx.actor, route=route, data=RouteUpdate.model_validate(changed)
     )

@@ -33,14 +33,15 @@ PruneQuery = Annotated[
     response_model_exclude_unset=True,  # a channel without a secret has no secret key
 )
 def export_config(session: SessionDep, _: AdminDep) -> ConfigDocument:
-    """The whole configuration as one document (no secrets, no timestamps), sorted by id."""
+    """The whole configuration as one document (no secrets, no ids, no timestamps): each
+    section maps an entry's key (a name) to its fields, sorted by key."""
     return ConfigDocument.model_validate(service.export_document(session))
 
 
 @router.post(
     "/config/plan",
     response_model=PlanResult,
-    response_model_exclude_unset=True,  # a change lists fields only when it has some
+    response_model_exclude_unset=True,  # a change lists fields and rules only when it has some
 )
 def plan_config(
     session: SessionDep,
@@ -49,7 +50,9 @@ def plan_config(
     document: DocumentBody,
     prune: PruneQuery = False,
 ) -> PlanResult:
-    """What applying the document would change, entity by entity, and which rule files."""
+    """What applying the document would change, entry by entry: each changed field old and
+    new, each alert rule whose rendered rule changes (alert, PromQL expression before and
+    after, its rule file), and which rule files are written or removed."""
     with service.plan(session, document, prune=prune, am=notifications) as result:
         return PlanResult.model_validate(result.as_dict())
 

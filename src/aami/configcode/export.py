@@ -1,12 +1,13 @@
-"""Each entity as the configuration document holds it: the fields it is created from,
-nothing the server computes (timestamps, hashes) and no secret (only a reference)."""
+"""Each entity as the configuration document holds it: its key (a name, see ``document``)
+and the fields it is created from, nothing the server computes (ids, timestamps, hashes)
+and no secret (only a reference)."""
 
 from __future__ import annotations
 
 from aami.alertmanager.models import NotificationChannel, NotificationRoute
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.checks.models import ScriptPolicy, ScriptTemplate
-from aami.configcode.document import Fields, secret_ref
+from aami.configcode.document import Fields, policy_key, rule_key, secret_ref
 from aami.groups.models import Group
 from aami.targets.models import Exporter, Target
 
@@ -20,6 +21,8 @@ __all__ = [
     "export_script_policy",
     "export_script_template",
     "export_target",
+    "key_alert_rule",
+    "key_script_policy",
 ]
 
 
@@ -38,7 +41,6 @@ def export_exporter(exporter: Exporter) -> Fields:
 
 def export_target(target: Target) -> Fields:
     return {
-        "hostname": target.hostname,
         "ip_address": target.ip_address,
         "group_ids": target.group_ids,
         "labels": dict(target.labels),
@@ -49,7 +51,6 @@ def export_target(target: Target) -> Fields:
 
 def export_alert_template(template: AlertTemplate) -> Fields:
     return {
-        "name": template.name,
         "description": template.description,
         "query_template": template.query_template,
         "default_config": dict(template.default_config),
@@ -63,8 +64,6 @@ def export_alert_template(template: AlertTemplate) -> Fields:
 
 def export_alert_rule(rule: AlertRule) -> Fields:
     return {
-        "template_id": rule.template_id,
-        "group_id": rule.group_id,
         "config": dict(rule.config),
         "enabled": rule.enabled,
         "labels": dict(rule.labels),
@@ -74,7 +73,6 @@ def export_alert_rule(rule: AlertRule) -> Fields:
 
 def export_script_template(template: ScriptTemplate) -> Fields:
     return {
-        "name": template.name,
         "script_type": template.script_type,
         "script_content": template.script_content,
         "language": template.language,
@@ -87,10 +85,6 @@ def export_script_template(template: ScriptTemplate) -> Fields:
 
 def export_script_policy(policy: ScriptPolicy) -> Fields:
     return {
-        "template_id": policy.template_id,
-        "scope": policy.scope,
-        "group_id": policy.group_id,
-        "target_id": policy.target_id,
         "config": dict(policy.config),
         "priority": policy.priority,
         "is_active": policy.is_active,
@@ -100,7 +94,6 @@ def export_script_policy(policy: ScriptPolicy) -> Fields:
 def export_channel(channel: NotificationChannel) -> Fields:
     """A channel; ``secret`` is its reference, or None when it has no secret."""
     data: Fields = {
-        "name": channel.name,
         "type": channel.type,
         "settings": dict(channel.settings),
     }
@@ -110,9 +103,8 @@ def export_channel(channel: NotificationChannel) -> Fields:
 
 def export_route(route: NotificationRoute) -> Fields:
     return {
-        "name": route.name,
         "matchers": [dict(m) for m in route.matchers],
-        "receiver": route.receiver_id,
+        "receiver": route.receiver.name,
         "group_by": list(route.group_by) if route.group_by is not None else None,
         "group_wait": route.group_wait,
         "group_interval": route.group_interval,
@@ -120,3 +112,13 @@ def export_route(route: NotificationRoute) -> Fields:
         "continue": route.continue_,
         "position": route.position,
     }
+
+
+def key_alert_rule(rule: AlertRule) -> str:
+    return rule_key(rule.template.name, rule.group_id)
+
+
+def key_script_policy(policy: ScriptPolicy, hostname: str | None) -> str:
+    """``hostname``: the policy's target's, for a target policy."""
+    subject = policy.group_id if policy.scope == "group" else hostname
+    return policy_key(policy.template.name, policy.scope, subject)

@@ -1,4 +1,5 @@
-"""Read every row of the configuration's tables, in id order."""
+"""Read every row of the configuration's tables, and find rows by the names the
+configuration document refers to them by."""
 
 from __future__ import annotations
 
@@ -42,3 +43,33 @@ class ConfigRepository(SessionRepository):
 
     def notification_routes(self) -> Sequence[NotificationRoute]:
         return self.session.scalars(select(NotificationRoute).order_by(NotificationRoute.id)).all()
+
+    # ---- by name ---------------------------------------------------------------------
+
+    def hostname_of(self, target_id: str) -> str | None:
+        return self.session.scalar(select(Target.hostname).where(Target.id == target_id))
+
+    def target_id(self, hostname: str) -> str | None:
+        return self.session.scalar(select(Target.id).where(Target.hostname == hostname))
+
+    def alert_template_id(self, name: str) -> str | None:
+        return self.session.scalar(select(AlertTemplate.id).where(AlertTemplate.name == name))
+
+    def script_template_id(self, name: str) -> str | None:
+        return self.session.scalar(select(ScriptTemplate.id).where(ScriptTemplate.name == name))
+
+    def channel_id(self, name: str) -> str | None:
+        return self.session.scalar(
+            select(NotificationChannel.id).where(NotificationChannel.name == name)
+        )
+
+    def names(self) -> dict[str, list[str]]:
+        """What document entries may refer to, by section: group ids, hostnames and the
+        names of templates and channels."""
+        return {
+            "groups": list(self.session.scalars(select(Group.id))),
+            "targets": list(self.session.scalars(select(Target.hostname))),
+            "alert_templates": list(self.session.scalars(select(AlertTemplate.name))),
+            "script_templates": list(self.session.scalars(select(ScriptTemplate.name))),
+            "notification_channels": list(self.session.scalars(select(NotificationChannel.name))),
+        }

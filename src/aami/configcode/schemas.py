@@ -1,9 +1,11 @@
 """What the configuration-as-code API returns: the document (``GET /config/export``) and
 the result of a plan or an apply.
 
-The document's entities are described as ``export`` writes them; its sections are
-mappings from id to fields, sorted by id. The models forbid keys they do not know, so an
-exported field they miss fails loudly rather than vanishing from the document.
+The document's entries are described as ``export`` writes them; its sections are
+mappings from each entry's key (a name, never a generated id: see
+``aami.configcode.document``) to its fields, sorted by key. The models forbid keys they do
+not know, so an exported field they miss fails loudly rather than vanishing from the
+document.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ __all__ = [
     "ChannelEntry",
     "ConfigDocument",
     "ExporterEntry",
+    "FieldChangeRead",
     "GroupEntry",
     "PlanResult",
     "PublishSummary",
+    "RenderedRuleRead",
     "RouteEntry",
+    "RuleEffectRead",
     "RuleFilesChanged",
     "ScriptPolicyEntry",
     "ScriptTemplateEntry",
@@ -66,16 +71,14 @@ class ExporterEntry(_Entry):
 
 
 class TargetEntry(_Entry):
-    hostname: str
     ip_address: str
-    group_ids: list[str] = Field(description="the primary group first")
+    group_ids: list[str] = Field(description="group ids, the primary group first")
     labels: dict[str, str]
     status: str
     exporters: list[ExporterEntry] = Field(description="sorted by port")
 
 
 class AlertTemplateEntry(_Entry):
-    name: str
     description: str
     query_template: str
     default_config: dict[str, Any]
@@ -91,8 +94,6 @@ class AlertTemplateEntry(_Entry):
 
 
 class AlertRuleEntry(_Entry):
-    template_id: str
-    group_id: str | None = Field(description="null: a global rule")
     config: dict[str, Any]
     enabled: bool
     labels: dict[str, str]
@@ -100,7 +101,6 @@ class AlertRuleEntry(_Entry):
 
 
 class ScriptTemplateEntry(_Entry):
-    name: str
     script_type: str
     script_content: str
     language: str
@@ -111,10 +111,6 @@ class ScriptTemplateEntry(_Entry):
 
 
 class ScriptPolicyEntry(_Entry):
-    template_id: str
-    scope: Literal["global", "group", "target"]
-    group_id: str | None
-    target_id: str | None
     config: dict[str, Any]
     priority: int
     is_active: bool
@@ -127,7 +123,6 @@ class SecretRef(_Entry):
 
 
 class ChannelEntry(_Entry):
-    name: str
     type: str
     settings: dict[str, Any]
     secret: SecretRef | None = Field(default=None, description="absent: the channel has none")
@@ -136,9 +131,8 @@ class ChannelEntry(_Entry):
 class RouteEntry(_Entry):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str
     matchers: list[dict[str, Any]] = Field(description="name, value, is_regex, is_equal")
-    receiver: str = Field(description="the channel's id")
+    receiver: str = Field(description="the channel's name")
     group_by: list[str] | None
     group_wait: str | None
     group_interval: str | None
@@ -148,34 +142,78 @@ class RouteEntry(_Entry):
 
 
 class ConfigDocument(_Entry):
-    """The whole configuration (no secrets, no timestamps): each section maps an entity's
-    id to its fields, sorted by id. ``POST /config/plan`` and ``/apply`` take it back."""
+    """The whole configuration (no secrets, no ids, no timestamps): each section maps an
+    entry's key to its fields, sorted by key. ``POST /config/plan`` and ``/apply`` take it
+    back."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     api_version: Literal["aami/v1"] = Field(alias="apiVersion", serialization_alias="apiVersion")
     kind: Literal["Configuration"]
-    groups: dict[str, GroupEntry]
-    targets: dict[str, TargetEntry]
-    alert_templates: dict[str, AlertTemplateEntry]
-    alert_rules: dict[str, AlertRuleEntry]
-    script_templates: dict[str, ScriptTemplateEntry]
-    script_policies: dict[str, ScriptPolicyEntry]
-    notification_channels: dict[str, ChannelEntry]
-    notification_routes: dict[str, RouteEntry]
+    groups: dict[str, GroupEntry] = Field(description="by group id")
+    targets: dict[str, TargetEntry] = Field(description="by hostname")
+    alert_templates: dict[str, AlertTemplateEntry] = Field(description="by name")
+    alert_rules: dict[str, AlertRuleEntry] = Field(
+        description="by `<template name>@<group id>` or `<template name>@global`",
+        examples=[{"HighCPUUsage@prod": {"config": {"threshold": 90}}}],
+    )
+    script_templates: dict[str, ScriptTemplateEntry] = Field(description="by name")
+    script_policies: dict[str, ScriptPolicyEntry] = Field(
+        description="by `<script template name>@global`, `@group:<group id>` or "
+        "`@target:<hostname>`"
+    )
+    notification_channels: dict[str, ChannelEntry] = Field(description="by name")
+    notification_routes: dict[str, RouteEntry] = Field(description="by name")
 
 
 # ---- plan and apply --------------------------------------------------------------------
 
 
+class FieldChangeRead(BaseModel):
+    """One field of an entry that changes, old and new value; a key absent on one side was
+    not set there (a config key added or removed)."""
+
+    field: str = Field(examples=["config.threshold"], description="its path in the entry")
+    old: Any = Field(default=None, description="absent: not set before")
+    new: Any = Field(default=None, description="absent: not set after")
+
+
+class RenderedRuleRead(BaseModel):
+    """An alert rule as Prometheus gets it, or why it does not render."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    enabled: bool = Field(description="false: not written to its rule file")
+    alert: str | None = Field(default=None, examples=["HighCPUUsage_Production"])
+    expr: str | None = Field(default=None, description="the rendered PromQL expression")
+    for_: str | None = Field(default=None, alias="for", serialization_alias="for")
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    error: str | None = Field(default=None, description="why the rule does not render")
+
+
+class RuleEffectRead(BaseModel):
+    """An alert rule whose Prometheus rule the change alters."""
+
+    rule: str = Field(examples=["HighCPUUsage@prod"], description="its key in alert_rules")
+    rule_file: str = Field(examples=["group-prod.yml"])
+    before: RenderedRuleRead | None = Field(description="null: the rule did not exist")
+    after: RenderedRuleRead | None = Field(description="null: the rule is deleted")
+
+
 class ChangeRead(BaseModel):
-    """One entity the document changes."""
+    """One entry the document changes."""
 
     kind: SectionName
-    id: str
+    key: str = Field(description="the entry's key in its section", examples=["HighCPUUsage@prod"])
     action: Action
-    fields: list[str] | None = Field(
-        default=None, description="update and replace: the fields that change"
+    fields: list[FieldChangeRead] | None = Field(
+        default=None, description="update: each field that changes, old and new"
+    )
+    rules: list[RuleEffectRead] | None = Field(
+        default=None,
+        description="alert rules, templates and groups: each alert rule whose rendered "
+        "Prometheus rule changes, before and after",
     )
 
 
@@ -192,7 +230,7 @@ class PlanResult(BaseModel):
     changes: list[ChangeRead]
     unchanged: dict[SectionName, int] = Field(description="by section: entities left as they are")
     not_in_document: dict[SectionName, list[str]] = Field(
-        description="by section: the ids kept although the document does not list them "
+        description="by section: the keys kept although the document does not list them "
         "(deleted with prune)"
     )
     rule_files: RuleFilesChanged

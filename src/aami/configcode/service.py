@@ -17,18 +17,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aami.alertmanager.publisher import AlertmanagerPublisher
+from aami.alerts import service as alerts
+from aami.alerts.rendering import RenderError
 from aami.configcode.applying import Context
-from aami.configcode.document import API_VERSION, KIND, parse
-from aami.configcode.planning import Plan, Step, execute
+from aami.configcode.document import API_VERSION, KIND, check_references, parse, split_rule_key
+from aami.configcode.export import key_alert_rule
+from aami.configcode.planning import Change, Plan, RuleEffect, Step, execute
 from aami.configcode.repository import ConfigRepository
 from aami.configcode.sections import PHASES, SECTIONS
+from aami.prometheus.rule_files import RuleFileStore
 from aami.prometheus.service import comparable_rule_files
 
 __all__ = ["Plan", "apply", "export_document", "plan", "touches_alertmanager"]
 
 
 def export_document(session: Session) -> dict[str, Any]:
-    """The whole configuration as one document, every section sorted by id."""
+    """The whole configuration as one document, every section sorted by key."""
     repo = ConfigRepository(session)
     document: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND}
     for section in SECTIONS:
@@ -46,8 +50,10 @@ def _run(
 ) -> Plan:
     desired = parse(document)
     result = Plan(prune=prune)
-    before = comparable_rule_files(session)
     repo = ConfigRepository(session)
+    check_references(desired, repo.names())
+    before = comparable_rule_files(session)
+    rules_before = _rendered_rules(repo)
     steps: list[Step] = []
     for section in SECTIONS:
         planned = section.plan(repo, desired[section.name], prune=prune)
@@ -62,7 +68,57 @@ def _run(
     after = comparable_rule_files(session)
     result.rule_files_written = sorted(n for n, text in after.items() if before.get(n) != text)
     result.rule_files_removed = sorted(set(before) - set(after))
+    _attach_effects(result.changes, rules_before, _rendered_rules(repo))
     return result
+
+
+Rendered = dict[str, tuple[str, dict[str, Any]]]  # rule key -> (rule file, rendered state)
+
+
+def _rendered_rules(repo: ConfigRepository) -> Rendered:
+    """Every alert rule as it renders now, by its key in the document, with its file."""
+    rendered: Rendered = {}
+    for rule in repo.alert_rules():
+        state: dict[str, Any]
+        try:
+            out = alerts.render(rule)
+            state = {
+                "alert": out["alert"],
+                "expr": out["expr"],
+                "for": out["for"],
+                "enabled": rule.enabled,
+                "labels": out["labels"],
+                "annotations": out.get("annotations", {}),
+            }
+        except RenderError as exc:
+            state = {"enabled": rule.enabled, "error": str(exc)}
+        rendered[key_alert_rule(rule)] = (RuleFileStore.file_name(rule.scope_key), state)
+    return rendered
+
+
+def _affected(change: Change, keys: set[str]) -> list[str]:
+    """The rules a change may re-render: its own, its template's, its group's."""
+    if change.kind == "alert_rules":
+        return [change.key]
+    if change.kind == "alert_templates":
+        return sorted(k for k in keys if split_rule_key(k).template == change.key)
+    if change.kind == "groups":
+        return sorted(k for k in keys if split_rule_key(k).group_id == change.key)
+    return []
+
+
+def _attach_effects(changes: list[Change], before: Rendered, after: Rendered) -> None:
+    """Give each change the rules whose rendered form it changes, before and after."""
+    keys = set(before) | set(after)
+    for change in changes:
+        for key in _affected(change, keys):
+            old, new = before.get(key), after.get(key)
+            if old == new:
+                continue
+            rule_file = (new or old or ("", {}))[0]
+            change.rules.append(
+                RuleEffect(key, rule_file, old[1] if old else None, new[1] if new else None)
+            )
 
 
 class _ValidateOnly(AlertmanagerPublisher):
