@@ -463,7 +463,13 @@ def test_template_edit_and_delete_in_use(ui: Ui) -> None:
     assert "missing_key" in message
     template = ui.api("GET", "/api/v1/alert-templates/HighCPU").json()
     assert template["query_template"] == TEMPLATE_FORM["query_template"]
+    # A template with rules shows them before and after first; Confirm saves.
     response = ui.post("/ui/alert-templates/HighCPU", {**TEMPLATE_FORM, "severity": "critical"})
+    assert response.status_code == 200
+    assert "Save template HighCPU?" in response.text
+    assert ui.api("GET", "/api/v1/alert-templates/HighCPU").json()["severity"] == "warning"
+    confirmed = {**TEMPLATE_FORM, "severity": "critical", "confirmed": "1"}
+    response = ui.post("/ui/alert-templates/HighCPU", confirmed)
     assert response.status_code == 303
     assert ui.api("GET", "/api/v1/alert-templates/HighCPU").json()["severity"] == "critical"
     response = ui.post("/ui/alert-templates/HighCPU/delete", {})

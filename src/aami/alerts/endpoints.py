@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -16,9 +17,19 @@ from aami.alerts.schemas import (
     AlertTemplateUpdate,
     Severity,
 )
-from aami.api.deps import AdminDep, PageDep, SessionDep
+from aami.api.deps import AdminDep, PageDep, PrometheusDep, SessionDep
 from aami.common.filters import search_param
 from aami.common.schemas import Page
+from aami.prometheus import reads
+from aami.prometheus import service as prometheus
+from aami.prometheus.schemas import (
+    BacktestBody,
+    BacktestRead,
+    DraftBacktestBody,
+    RuleCheckRead,
+    RulePreviewBody,
+    TemplateImpactRead,
+)
 
 templates_router = APIRouter(prefix="/alert-templates", tags=["alert templates"])
 seed_router = APIRouter(tags=["seed"])
@@ -75,6 +86,22 @@ def update_template(
     )
 
 
+@templates_router.post("/{template_id}/impact", response_model=TemplateImpactRead)
+def template_impact(
+    template_id: str, body: AlertTemplateUpdate, session: SessionDep, _: AdminDep
+) -> TemplateImpactRead:
+    """What ``PUT`` with this body would do to every rule of the template: each rule
+    rendered before and after, and what changes; ``valid: false`` when the save would be
+    refused. Saves nothing."""
+    template = service.get_template_or_raise(session, ref=template_id)
+    changes = body.changes()
+    if "parameters" in changes:
+        changes["parameters"] = body.model_dump(include={"parameters"})["parameters"]
+    return reads.impact_read(
+        prometheus.template_impact(session, template=template, changes=changes)
+    )
+
+
 @templates_router.delete("/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_template(template_id: str, session: SessionDep, principal: AdminDep) -> Response:
     """Delete a template no rule uses."""
@@ -90,6 +117,45 @@ def delete_template(template_id: str, session: SessionDep, principal: AdminDep) 
 def create_rule(body: AlertRuleCreate, session: SessionDep, principal: AdminDep) -> AlertRuleRead:
     """Create a rule: a template applied to a group (or globally) with its config."""
     return service.read_rule(service.create_rule(session, actor=principal.name, data=body))
+
+
+@rules_router.post("/preview", response_model=RuleCheckRead)
+def preview_draft(
+    body: RulePreviewBody, session: SessionDep, client: PrometheusDep, _: AdminDep
+) -> RuleCheckRead:
+    """A rule being edited (template, group, config), rendered as it would be published,
+    and what Prometheus says of it now: the series that would fire, the nearest misses,
+    or that the metric does not exist. Saves nothing."""
+    draft = prometheus.draft_of(
+        session,
+        template=body.template_id,
+        group=body.group_id,
+        config=body.config,
+        labels=body.labels,
+        annotations=body.annotations,
+    )
+    return reads.rule_check_read(prometheus.preview_draft(draft, client=client, near=body.near))
+
+
+@rules_router.post("/backtest", response_model=BacktestRead)
+def backtest_draft(
+    body: DraftBacktestBody, session: SessionDep, client: PrometheusDep, _: AdminDep
+) -> BacktestRead:
+    """What a rule being edited would have done over the last ``hours``, beside the
+    current config (the saved rule of that template and group, or the template's
+    defaults)."""
+    draft = prometheus.draft_of(
+        session,
+        template=body.template_id,
+        group=body.group_id,
+        config=body.config,
+        labels=body.labels,
+        annotations=body.annotations,
+    )
+    found = prometheus.backtest(
+        draft, client=client, hours=body.hours, step=body.step, now=time.time()
+    )
+    return reads.backtest_read(found)
 
 
 @rules_router.get("", response_model=Page[AlertRuleRead])
@@ -121,6 +187,41 @@ def list_rules(
 def get_rule(rule_id: str, session: SessionDep, _: AdminDep) -> AlertRuleRead:
     """Get a rule."""
     return service.read_rule(service.get_rule_or_raise(session, rule_id=rule_id))
+
+
+@rules_router.get("/{rule_id}/preview", response_model=RuleCheckRead)
+def preview_rule(
+    rule_id: str,
+    session: SessionDep,
+    client: PrometheusDep,
+    _: AdminDep,
+    near: Annotated[int, Query(ge=0, le=50, description="nearest misses to list")] = 5,
+) -> RuleCheckRead:
+    """The saved rule as published, and what Prometheus says of it now."""
+    draft = prometheus.draft_of_rule(session, rule_id=rule_id)
+    return reads.rule_check_read(prometheus.preview_draft(draft, client=client, near=near))
+
+
+@rules_router.post("/{rule_id}/backtest", response_model=BacktestRead)
+def backtest_rule(
+    rule_id: str, body: BacktestBody, session: SessionDep, client: PrometheusDep, _: AdminDep
+) -> BacktestRead:
+    """What the rule would have done over the last ``hours`` (1-168) with its config
+    changed by ``config`` (a merge patch: only the keys given change, null removes one),
+    beside what its saved config would have done: per series and in all, how many times it
+    fired, for how long in all and at the longest.
+
+    The rendered expression is run as a range query at ``step`` seconds (default 15,
+    raised so that a series has at most 11,000 points; a smaller ``step`` is refused).
+    ``for`` is modelled on that grid: consecutive points where the expression returns the
+    series are one run, a missing point ends it, a run fires from its first point at least
+    ``for`` after its start, and each point at which it fires counts for one step.
+    Prometheus not answering is reported in each column's ``error``, not as a failure."""
+    draft = prometheus.draft_of_rule(session, rule_id=rule_id, config=body.config)
+    found = prometheus.backtest(
+        draft, client=client, hours=body.hours, step=body.step, now=time.time()
+    )
+    return reads.backtest_read(found)
 
 
 @rules_router.put("/{rule_id}", response_model=AlertRuleRead)

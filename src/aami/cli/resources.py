@@ -364,5 +364,14 @@ def resource_app(resource: Resource) -> typer.Typer:
 
 
 def register(app: typer.Typer) -> None:
+    from aami.cli import rule_checks  # it builds on this module's input helpers
+
+    extra = {
+        "alert-rules": rule_checks.add_rule_commands,
+        "alert-templates": rule_checks.add_template_commands,
+    }
     for resource in RESOURCES:
-        app.add_typer(resource_app(resource), name=resource.name, help=f"Manage {resource.name}.")
+        sub = resource_app(resource)
+        if resource.name in extra:
+            extra[resource.name](sub)
+        app.add_typer(sub, name=resource.name, help=f"Manage {resource.name}.")

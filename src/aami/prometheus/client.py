@@ -238,3 +238,25 @@ class PrometheusClient:
             raise PrometheusError(body.get("error", f"query failed ({response.status_code})"))
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
+
+    def query_range(
+        self, promql: str, *, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]:
+        """Run a range query (GET /api/v1/query_range); return its result matrix."""
+        response = self._get(
+            "/api/v1/query_range", query=promql, start=start, end=end, step=f"{step:g}"
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.base_url} answered {response.status_code} to "
+                "/api/v1/query_range, not JSON"
+            ) from None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error") if isinstance(body, dict) else None
+            raise PrometheusError(error or f"range query failed ({response.status_code})")
+        result = body["data"]["result"]
+        if not isinstance(result, list):
+            raise PrometheusError("the range query did not return series")
+        return [item for item in result if isinstance(item, dict)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import time
 from typing import Any
 
 import yaml
@@ -26,6 +29,7 @@ from aami.api.state import services
 from aami.errors import NotFound
 from aami.groups import service as groups
 from aami.groups.models import Group
+from aami.prometheus import reads
 from aami.prometheus import service as prometheus
 from aami.web.common import (
     ACTOR,
@@ -331,6 +335,10 @@ def template_update(request: Request, ref: str, form: FormDep, session: DbDep) -
             preview_group=form.text("preview_group"),
         )
     data.pop("id", None)
+    if not errors and not form.text("confirmed"):
+        confirmation = _confirm_template(request, session, template, values, data, form)
+        if confirmation is not None:
+            return confirmation
     status = 422
     if not errors:
         updated, errors, status = attempt(
@@ -353,6 +361,38 @@ def template_update(request: Request, ref: str, form: FormDep, session: DbDep) -
         errors=errors,
         preview_group=form.text("preview_group"),
         status_code=status,
+    )
+
+
+def _confirm_template(
+    request: Request,
+    session: Session,
+    template: AlertTemplate,
+    values: dict[str, str],
+    data: dict[str, Any],
+    form: FormData,
+) -> Response | None:
+    """The page that shows, before a change to a template with rules is saved, each rule
+    rendered before and after; None when there is nothing to confirm (no rule), or the
+    change would be refused anyway (the save then says why)."""
+    try:
+        update = AlertTemplateUpdate.model_validate(data)
+    except ValidationError:
+        return None
+    changes = update.changes()
+    if "parameters" in changes:
+        changes["parameters"] = update.model_dump(include={"parameters"})["parameters"]
+    impact = prometheus.template_impact(session, template=template, changes=changes)
+    if not impact.rules or not impact.valid:
+        return None
+    return page(
+        request,
+        "alert_templates/confirm.html",
+        nav="alert-templates",
+        title=f"Save template {template.name}?",
+        template=template,
+        impact=reads.impact_read(impact),
+        hidden={**values, "preview_group": form.text("preview_group")},
     )
 
 
@@ -607,9 +647,12 @@ def _rule_form(
     values: dict[str, str],
     errors: Errors,
     delete_error: str = "",
+    check: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     read = alerts.read_rule(rule) if rule else None
+    values.setdefault("hours", DEFAULT_HOURS)
+    values.setdefault("step", "")
     return page(
         request,
         "rules/form.html",
@@ -629,6 +672,125 @@ def _rule_form(
         delete_error=delete_error,
         for_key=FOR_KEY,
         severity_key=SEVERITY_KEY,
+        check=check or {},
+        seconds_text=seconds_text,
+        number_text=number_text,
+    )
+
+
+# ---- checking a rule before it is saved: the preview and the backtest ------------------
+
+CHECK_FIELDS = ("hours", "step")
+DEFAULT_HOURS = "24"
+
+
+def seconds_text(seconds: float) -> str:
+    """``1h 2m 30s``: a firing time as read at a glance."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes}m")
+    if secs or not parts:
+        parts.append(f"{secs}s")
+    return " ".join(parts)
+
+
+def number_text(value: float | None) -> str:
+    """A series value as Prometheus writes it: ``70``, ``0.25``, ``+Inf``; ``NaN`` for none."""
+    if value is None:
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.10g}"
+
+
+def _number_field(form: FormData, name: str, errors: Errors) -> float | None:
+    text = form.text(name)
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        errors[name] = f"{text!r} is not a number"
+        return None
+
+
+def _check(
+    request: Request,
+    session: Session,
+    *,
+    action: str,
+    data: dict[str, Any],
+    rule: AlertRule | None,
+    hours: float | None,
+    step: float | None,
+) -> dict[str, Any]:
+    """The preview or the backtest of the rule as the form states it (saving nothing)."""
+    model = AlertRuleCreate.model_validate(data)
+    draft = prometheus.draft_of(
+        session,
+        template=model.template_id,
+        group=model.group_id,
+        config=model.config,
+        labels=model.labels,
+        annotations=model.annotations,
+    )
+    if rule is not None:
+        draft = dataclasses.replace(draft, saved=rule)
+    client = services(request).prometheus
+    if action == "preview":
+        return {"preview": reads.rule_check_read(prometheus.preview_draft(draft, client=client))}
+    found = prometheus.backtest(
+        draft,
+        client=client,
+        hours=hours if hours is not None else float(DEFAULT_HOURS),
+        step=step,
+        now=time.time(),
+    )
+    return {"backtest": reads.backtest_read(found)}
+
+
+def _rule_check(
+    request: Request,
+    session: Session,
+    form: FormData,
+    *,
+    template: AlertTemplate,
+    rule: AlertRule | None,
+) -> Response:
+    """The rule form again, with what its Preview or Backtest button asked for."""
+    values, data, errors = _read_rule(form, template)
+    values["hours"] = form.text("hours") or DEFAULT_HOURS
+    values["step"] = form.text("step")
+    hours = _number_field(form, "hours", errors)
+    step = _number_field(form, "step", errors)
+    found: dict[str, Any] | None = None
+    status = 422
+    if not errors:
+        found, errors, status = attempt(
+            session,
+            lambda: _check(
+                request,
+                session,
+                action=form.text("action"),
+                data=data,
+                rule=rule,
+                hours=hours,
+                step=step,
+            ),
+            (*_rule_fields(config_keys(template)), *CHECK_FIELDS),
+        )
+    return _rule_form(
+        request,
+        session,
+        template=template,
+        rule=rule,
+        values=values,
+        errors=errors,
+        check=found,
+        status_code=status if errors else 200,
     )
 
 
@@ -663,6 +825,8 @@ def rule_new(
 def rule_create(request: Request, form: FormDep, session: DbDep) -> Response:
     """Create a rule; the service renders and parses it first and explains a refusal."""
     template = alerts.get_template_or_raise(session, ref=form.text("template_id"))
+    if form.text("action") in ("preview", "backtest"):
+        return _rule_check(request, session, form, template=template, rule=None)
     values, data, errors = _read_rule(form, template)
     status = 422
     if not errors:
@@ -703,6 +867,8 @@ def rule_detail(request: Request, rule_id: str, _: LoginDep, session: DbDep) -> 
 def rule_update(request: Request, rule_id: str, form: FormDep, session: DbDep) -> Response:
     rule = alerts.get_rule_or_raise(session, rule_id=rule_id)
     template = rule.template
+    if form.text("action") in ("preview", "backtest"):
+        return _rule_check(request, session, form, template=template, rule=rule)
     values, data, errors = _read_rule(form, template)
     data.pop("template_id")
     status = 422
