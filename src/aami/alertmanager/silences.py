@@ -1,36 +1,47 @@
 """Silences through Alertmanager's API v2, within AAMI's guardrails.
 
-A silence needs at least one equality matcher, may last at most
-``AAMI_SILENCE_MAX_DURATION`` and may not mute more than ``AAMI_SILENCE_MAX_SHARE`` of
-what fires. ``expire_on_resolve`` records a watch that ``watcher.SilenceWatcher`` acts on.
+A silence needs at least one equality matcher with a value, may last at most
+``AAMI_SILENCE_MAX_DURATION``, may not mute more than ``AAMI_SILENCE_MAX_SHARE`` of what
+fires, and may not hold a regex that matches every value; a regex is checked by
+Alertmanager itself. ``preview_silence`` tells what a silence would mute, and whether it
+would be refused, before it is made. ``expire_on_resolve`` records a watch that
+``watcher.SilenceWatcher`` acts on.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from aami.alertmanager.alerts import unavailable
+from aami.alertmanager.alerts import _alert, unavailable
 from aami.alertmanager.client import AlertmanagerClient, AlertmanagerError, AlertmanagerUnreachable
 from aami.alertmanager.models import SilenceWatch
 from aami.alertmanager.repository import SilenceWatchRepository
-from aami.alertmanager.schemas import Matcher, SilenceCreate, SilenceRead
+from aami.alertmanager.schemas import AlertRead, Matcher, SilenceCreate, SilenceRead
 from aami.audit import service as audit
-from aami.common.durations import parse_seconds
+from aami.common.durations import format_duration, parse_seconds
 from aami.config import Settings
 from aami.errors import Invalid, NotFound
 from aami.groups.repository import GroupRepository
 from aami.targets.repository import TargetRepository
 
 __all__ = [
+    "SilencePreview",
     "create_silence",
     "expire_silence",
     "get_silence",
     "list_silences",
+    "matcher_problems",
+    "matchers_refusal",
+    "preview_silence",
     "silence_group",
     "silence_target",
+    "silence_window",
 ]
 
 
@@ -78,26 +89,101 @@ def get_silence(client: AlertmanagerClient, session: Session, silence_id: str) -
 # ---- guardrails ------------------------------------------------------------------------
 
 
-def _check_matchers(data: SilenceCreate) -> None:
-    if not any(m.is_equal and not m.is_regex for m in data.matchers):
-        raise Invalid(
-            'matchers: a silence needs at least one equality matcher (name="value") '
+# A regular expression that matches any value at all: ``.*`` however wrapped (anchors,
+# groups, the s flag); Alertmanager anchors every regex, so these match everything.
+_ANY_VALUE = re.compile(r"\A\^?(?:\(\?s\))?(?:\((?:\?:)?)*(?:\.\*\??)+\)*\$?\Z")
+
+
+def _matches_any_value(matcher: Matcher) -> bool:
+    return matcher.is_regex and matcher.is_equal and bool(_ANY_VALUE.match(matcher.value))
+
+
+def _static_problem(matcher: Matcher) -> str | None:
+    if _matches_any_value(matcher):
+        return (
+            f"{matcher.promql()} matches every value, so it narrows nothing: "
+            "remove it or give a narrower pattern"
+        )
+    return None
+
+
+def _am_reason(exc: AlertmanagerError, value: str) -> str:
+    """Alertmanager's own words from a refusal (after the method, path and status), with
+    the regex as typed rather than as Alertmanager anchors it."""
+    body = str(exc).partition("): ")[2].strip()
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    reason = decoded if isinstance(decoded, str) else body or str(exc)
+    return reason.replace(f"`^(?:{value})$`", f"`{value}`")
+
+
+def matcher_problems(client: AlertmanagerClient | None, matchers: list[Matcher]) -> dict[int, str]:
+    """What is wrong with each matcher, by its position; empty when nothing is.
+
+    A regex is checked by Alertmanager itself (as a filter of /api/v2/alerts), so what it
+    accepts is exactly what it will match with; without a client only the local checks run.
+    """
+    problems: dict[int, str] = {}
+    for index, matcher in enumerate(matchers):
+        problem = _static_problem(matcher)
+        if problem is None and matcher.is_regex and client is not None:
+            try:
+                client.alerts(filters=[matcher.promql()])
+            except AlertmanagerUnreachable as exc:
+                raise unavailable(exc) from None
+            except AlertmanagerError as exc:
+                problem = (
+                    f"{matcher.value!r} is not a regular expression Alertmanager accepts: "
+                    f"{_am_reason(exc, matcher.value)}"
+                )
+        if problem is not None:
+            problems[index] = problem
+    return problems
+
+
+def matchers_refusal(matchers: list[Matcher]) -> str | None:
+    """Why these matchers together may not make a silence, or None."""
+    if not any(m.is_equal and not m.is_regex and m.value for m in matchers):
+        return (
+            "matchers: a silence needs at least one equality matcher with a value "
+            '(name="value") '
             "so it cannot mute more than intended"
+        )
+    return None
+
+
+def _check_matchers(data: SilenceCreate, client: AlertmanagerClient | None = None) -> None:
+    refusal = matchers_refusal(data.matchers)
+    if refusal is not None:
+        raise Invalid(refusal)
+    problems = matcher_problems(client, data.matchers)
+    if problems:
+        raise Invalid(
+            "; ".join(f"matchers[{index}]: {problem}" for index, problem in problems.items())
         )
 
 
-def _window(data: SilenceCreate, settings: Settings, now: datetime) -> tuple[datetime, datetime]:
+def silence_window(
+    settings: Settings,
+    now: datetime,
+    *,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    duration: str | None = None,
+) -> tuple[datetime, datetime]:
     """When the silence starts and ends; refuse a window that is empty or too long."""
-    starts = data.starts_at or now
-    if data.ends_at is not None and data.duration is not None:
+    starts = starts_at or now
+    if ends_at is not None and duration is not None:
         raise Invalid("give ends_at or duration, not both")
-    if data.duration is not None:
+    if duration is not None:
         try:
-            ends = starts + timedelta(seconds=parse_seconds(data.duration, plain_seconds=True))
+            ends = starts + timedelta(seconds=parse_seconds(duration, plain_seconds=True))
         except ValueError as exc:
             raise Invalid(f"duration: {exc}") from None
-    elif data.ends_at is not None:
-        ends = data.ends_at
+    elif ends_at is not None:
+        ends = ends_at
     else:
         raise Invalid("give ends_at or duration")
     if ends <= starts:
@@ -105,8 +191,8 @@ def _window(data: SilenceCreate, settings: Settings, now: datetime) -> tuple[dat
     longest = timedelta(seconds=settings.silence_max_duration)
     if ends - starts > longest:
         raise Invalid(
-            f"a silence may last at most {longest} (AAMI_SILENCE_MAX_DURATION); "
-            f"this one lasts {ends - starts}"
+            f"a silence may last at most {format_duration(longest)} "
+            f"(AAMI_SILENCE_MAX_DURATION); this one lasts {format_duration(ends - starts)}"
         )
     return starts, ends
 
@@ -115,19 +201,15 @@ def _suppressed(alert: dict[str, Any]) -> bool:
     return (alert.get("status") or {}).get("state") == "suppressed"
 
 
-def _check_share(client: AlertmanagerClient, settings: Settings, data: SilenceCreate) -> bool:
-    """Refuse a silence that would mute most of what fires; tell whether it matches any.
+def share_refusal(
+    matched: list[dict[str, Any]], firing: list[dict[str, Any]], settings: Settings
+) -> str | None:
+    """Why a silence matching ``matched`` of the ``firing`` alerts is refused, or None.
 
     Two shares are measured, and either refuses: of every firing alert (silenced or
     inhibited ones too, so a silence's reach is not hidden by the silences it overlaps),
     and of the alerts not yet suppressed (so muting the rest in steps is refused too).
     """
-    filters = [m.promql() for m in data.matchers]
-    try:
-        firing = client.alerts()
-        matched = client.alerts(filters=filters)
-    except AlertmanagerError as exc:
-        raise unavailable(exc) from None
     loud = [a for a in firing if not _suppressed(a)]
     newly = [a for a in matched if not _suppressed(a)]
     share, least = settings.silence_max_share, settings.silence_max_share_min_alerts
@@ -136,11 +218,70 @@ def _check_share(client: AlertmanagerClient, settings: Settings, data: SilenceCr
         (newly, loud, "alerts not yet silenced"),
     ):
         if len(muted) >= least and len(muted) > share * len(among):
-            raise Invalid(
+            return (
                 f"this silence would mute {len(muted)} of the {len(among)} {what}, more than "
                 f"{share:.0%} (AAMI_SILENCE_MAX_SHARE); narrow its matchers"
             )
+    return None
+
+
+def _matched_and_firing(
+    client: AlertmanagerClient, matchers: list[Matcher]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The alerts the matchers select, by Alertmanager's own matching, and all alerts."""
+    try:
+        firing = client.alerts()
+        matched = client.alerts(filters=[m.promql() for m in matchers])
+    except AlertmanagerError as exc:
+        raise unavailable(exc) from None
+    return matched, firing
+
+
+def _check_share(client: AlertmanagerClient, settings: Settings, data: SilenceCreate) -> bool:
+    """Refuse a silence that would mute most of what fires; tell whether it matches any."""
+    matched, firing = _matched_and_firing(client, data.matchers)
+    refusal = share_refusal(matched, firing, settings)
+    if refusal is not None:
+        raise Invalid(refusal)
     return bool(matched)
+
+
+@dataclass(frozen=True)
+class SilencePreview:
+    """What a silence with these matchers would mute now, and whether it would be made.
+
+    ``problems`` are by matcher position; ``refusal`` is a guardrail's reason (too few
+    equality matchers, too large a share of what fires). ``alerts`` are matched by
+    Alertmanager (a filter of /api/v2/alerts), as the silence itself would match them.
+    """
+
+    alerts: list[AlertRead] = field(default_factory=list)
+    firing: int = 0
+    problems: dict[int, str] = field(default_factory=dict)
+    refusal: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return not self.problems and self.refusal is None
+
+
+def preview_silence(
+    client: AlertmanagerClient, settings: Settings, matchers: list[Matcher]
+) -> SilencePreview:
+    """The alerts a silence would mute and the guardrails' verdict, creating nothing."""
+    problems = matcher_problems(client, matchers)
+    if problems:
+        return SilencePreview(problems=problems, refusal=matchers_refusal(matchers))
+    matched, firing = _matched_and_firing(client, matchers)
+    shown = sorted(
+        (_alert(a) for a in matched),
+        key=lambda a: (a.labels.get("alertname", ""), sorted(a.labels.items())),
+    )
+    return SilencePreview(
+        alerts=shown,
+        firing=len(firing),
+        refusal=matchers_refusal(matchers) or share_refusal(matched, firing, settings),
+    )
 
 
 # ---- changes ---------------------------------------------------------------------------
@@ -155,9 +296,14 @@ def create_silence(
     data: SilenceCreate,
 ) -> SilenceRead:
     """Create a silence within the guardrails; refuse with the reason otherwise."""
-    _check_matchers(data)
+    refusal = matchers_refusal(data.matchers)
+    if refusal is not None:
+        raise Invalid(refusal)
     now = datetime.now(UTC)
-    starts, ends = _window(data, settings, now)
+    starts, ends = silence_window(
+        settings, now, starts_at=data.starts_at, ends_at=data.ends_at, duration=data.duration
+    )
+    _check_matchers(data, client)
     mutes_now = _check_share(client, settings, data)
     body = {
         "matchers": [
