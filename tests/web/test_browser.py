@@ -69,7 +69,7 @@ def _walk_through(page: Any, live: Live, shoot: Shots, expect: Any) -> None:
     # An alert template, with the live preview following the typing.
     page.goto(f"{url}/ui/alert-templates/new")
     page.get_by_label("Name", exact=True).fill("ExporterBuild")
-    page.get_by_label("Default config (JSON)").fill('{"threshold": 0}')
+    page.get_by_label("Default config", exact=True).fill("threshold=0")
     page.get_by_label("Parameters (JSON)").fill(
         '{"threshold": {"type": "number", "min": 0, "max": 100, "unit": "%"}}'
     )

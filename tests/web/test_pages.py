@@ -47,7 +47,7 @@ PAGES = [
 TEMPLATE_FORM = {
     "name": "HighCPU",
     "query_template": 'cpu_busy{group_id="{{.group_id}}"} > {{.threshold}}',
-    "default_config": '{"threshold": 80}',
+    "default_config": "threshold=80",
     "severity": "warning",
     "for_duration": "5m",
     "annotations": "summary=CPU at {{ $value }} on {{ $labels.instance }}",

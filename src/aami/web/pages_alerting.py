@@ -48,7 +48,9 @@ from aami.web.forms import (
     Errors,
     FieldError,
     FormData,
+    format_config,
     format_kv,
+    parse_config,
     parse_json_object,
     parse_kv,
     parse_scalar,
@@ -100,7 +102,7 @@ def _template_values(template: AlertTemplate | None) -> dict[str, str]:
             "name": "",
             "description": "",
             "query_template": "",
-            "default_config": "{}",
+            "default_config": "",
             "parameters": "",
             "severity": "warning",
             "for_duration": "5m",
@@ -112,7 +114,7 @@ def _template_values(template: AlertTemplate | None) -> dict[str, str]:
         "name": template.name,
         "description": template.description,
         "query_template": template.query_template,
-        "default_config": json.dumps(template.default_config, indent=2),
+        "default_config": format_config(template.default_config),
         "parameters": _parameters_text(template.parameters),
         "severity": template.severity,
         "for_duration": template.for_duration,
@@ -139,7 +141,7 @@ def _read_template(form: FormData) -> tuple[dict[str, str], dict[str, Any], Erro
         except FieldError as exc:
             errors[exc.field] = exc.message
     for name, parse in (
-        ("default_config", parse_json_object),
+        ("default_config", parse_config),
         ("labels", parse_kv),
         ("annotations", parse_kv),
     ):
@@ -527,7 +529,7 @@ def _rule_values(
     }
     for key in keys:
         values[f"config.{key}"] = _scalar_text(config.pop(key, ""))
-    values["extra_config"] = json.dumps(config, indent=2) if config else ""
+    values["extra_config"] = format_config(config)
     return values
 
 
@@ -549,7 +551,7 @@ def _read_rule(
         if form.text(key):
             config[key] = form.text(key)
     try:
-        extra = parse_json_object(form.get("extra_config"), "extra_config")
+        extra = parse_config(form.get("extra_config"), "extra_config")
     except FieldError as exc:
         errors[exc.field] = exc.message
         extra = {}
