@@ -35,13 +35,14 @@ registrations.register(app)
 
 
 def _settings() -> object:
+    from aami.common.messages import validation_message
     from aami.config import Settings
 
     try:
         return Settings()
     except ValidationError as exc:
         messages = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {validation_message(e)}" for e in exc.errors()
         )
         typer.echo(f"error: invalid settings: {messages}", err=True)
         raise typer.Exit(2) from None

@@ -39,6 +39,7 @@ from aami.alerts.rendering import ALERT_NAME
 from aami.alerts.schemas import AlertRuleCreate, AlertTemplateCreate
 from aami.checks.schemas import ScriptPolicyCreate, ScriptTemplateCreate
 from aami.common.ids import is_valid_id
+from aami.common.messages import validation_message
 from aami.errors import Invalid
 from aami.groups.schemas import GroupCreate
 from aami.targets.models import EXPORTER_DEFAULT_PORTS
@@ -270,7 +271,7 @@ def _errors(where: str, exc: ValidationError, key_fields: set[str]) -> str:
             path = f"{where} (its key)"
         else:
             path = where + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in loc)
-        messages.append(f"{path}: {error['msg']}")
+        messages.append(f"{path}: {validation_message(error)}")
     return "; ".join(messages)
 
 
