@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         description="token Alertmanager posts alert history with; it can post to "
         "/api/v1/alert-history/webhook and nothing else (reading history needs the admin token)",
     )
+    history_token_file: Path | None = Field(
+        default=None, description="a file holding the history token"
+    )
     history_webhook_url: str | None = Field(
         default=None,
         description="the alert-history webhook as Alertmanager reaches it (e.g. "
@@ -260,7 +263,7 @@ class Settings(BaseSettings):
         secret is read from the file (trailing newline dropped), never from the environment."""
         if not isinstance(data, dict):
             return data
-        for name in ("admin_token", "sd_token"):
+        for name in ("admin_token", "sd_token", "history_token"):
             path = data.get(f"{name}_file")
             if path:
                 if data.get(name):

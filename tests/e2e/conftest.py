@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from aami.security.tls import ensure_stack_tls
-from aami.stack.configs import alertmanager_base_for_stack
+from aami.stack.configs import alertmanager_base_for_stack, history_env
 from tests.support.ports import free_port
 from tests.support.processes import (
     Process,
@@ -114,10 +114,13 @@ def start_stack(
     with_alertmanager: bool = False,
     server_env: dict[str, str] | None = None,
     tls: bool = False,
+    history_token: str | None = None,
 ) -> Stack:
     """Start everything; the caller stops ``stack.processes`` in reverse order. With
     ``tls``, the server serves HTTPS with a certificate from a CA of the test's own, which
-    Prometheus trusts for service discovery and for its scrape of AAMI."""
+    Prometheus trusts for service discovery and for its scrape of AAMI. With
+    ``history_token`` (and ``with_alertmanager``), the Alertmanager config the server writes
+    sends every alert to the server's alert-history webhook with that token."""
     server_port, prom_port = free_port(), free_port()
     rules_dir = tmp / "rules"
     (rules_dir / "generated").mkdir(parents=True)
@@ -182,6 +185,15 @@ def start_stack(
                 if certificates
                 else {}
             ),
+            **(
+                history_env(
+                    server_url=server_url,
+                    token_file=_token_file(tmp / "history-token", history_token),
+                    ca_file=certificates.ca_file if certificates else None,
+                )
+                if history_token
+                else {}
+            ),
             **(server_env or {}),
         },
     )
@@ -220,6 +232,12 @@ def start_stack(
         stop_stack(stack)
         raise
     return stack
+
+
+def _token_file(path: Path, token: str) -> Path:
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def server_ready(process: Process, url: str, verify: ssl.SSLContext | bool) -> bool:

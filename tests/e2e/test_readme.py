@@ -155,6 +155,18 @@ def test_make_up_reaches_ready_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         wait_for(demo_alert_delivered, timeout=150, what="the demo alert at the local receiver")
         assert "notification to oncall: MountPointUnavailable_Production" in log.read_text()
 
+        # ... and into AAMI's alert history, posted by Alertmanager with the history token
+        def demo_alert_recorded() -> bool:
+            history = httpx.get(
+                f"{server}/api/v1/alert-history",
+                params={"alertname": "MountPointUnavailable_Production", "status": "firing"},
+                headers={"Authorization": f"Bearer {token.group(1)}"},
+                verify=trust,
+            ).json()
+            return bool(history["data"])
+
+        wait_for(demo_alert_recorded, timeout=60, what="the demo alert in the alert history")
+
         children = _descendants(make.pid)
         # make, aami stack, server, node_exporter, alertmanager, prometheus, agent
         assert len(children) >= 6

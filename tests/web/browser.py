@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from aami.alertmanager.rendering import HistorySpec, history_receiver, route_with_history
 from tests.support.ports import free_port
 from tests.support.processes import Process, alertmanager, node_exporter, prometheus
 from tests.support.prometheus_config import shipped_config_for_test
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TOKEN = "browser-admin-token-0123456789"
+HISTORY_TOKEN = "browser-history-token-0123456789"
 REPO = Path(__file__).resolve().parents[2]
 WIDTHS = (1280, 390)
 
@@ -76,6 +78,12 @@ class Live:
         return result
 
 
+def _quick_history(route: dict[str, Any]) -> dict[str, Any]:
+    """The history route reports each change within a second (a test need not wait)."""
+    history, *rest = route["routes"]
+    return {**route, "routes": [{**history, "group_wait": "0s", "group_interval": "1s"}, *rest]}
+
+
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
     """The AAMI server (UI installed), node_exporter, Prometheus and Alertmanager."""
@@ -91,12 +99,28 @@ def live(tmp_path: Path) -> Iterator[Live]:
     textfile = tmp_path / "textfile"
     textfile.mkdir()
     url = f"http://127.0.0.1:{server_port}"
+    history_token_file = tmp_path / "history-token"
+    history_token_file.write_text(HISTORY_TOKEN)
     am_config = tmp_path / "alertmanager.yml"
+    # Every alert also goes to AAMI's alert history (the receiver AAMI renders), quickly.
+    history = HistorySpec(url + "/api/v1/alert-history/webhook", str(history_token_file))
     am_config.write_text(
         yaml.safe_dump(
             {
-                "route": {"receiver": "null", "group_by": ["alertname"], "group_wait": "0s"},
-                "receivers": [{"name": "null"}],
+                "route": _quick_history(
+                    route_with_history(
+                        {"receiver": "null", "group_by": ["alertname"], "group_wait": "0s"}
+                    )
+                ),
+                "receivers": [{"name": "null"}, history_receiver(history)],
+                # Only alerts carrying these labels (tests/web/test_browser_alert_history.py).
+                "inhibit_rules": [
+                    {
+                        "source_matchers": ['browser_inhibitor="yes"'],
+                        "target_matchers": ['browser_inhibited="yes"'],
+                        "equal": ["instance"],
+                    }
+                ],
             }
         )
     )
@@ -116,6 +140,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "AAMI_ADMIN_TOKEN": TOKEN,
+            "AAMI_HISTORY_TOKEN": HISTORY_TOKEN,
             "AAMI_DATABASE_URL": f"sqlite:///{tmp_path / 'aami.db'}",
             "PROMETHEUS_RULE_PATH": str(rules_dir / "generated"),
             "PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from aami.alertmanager.client import AlertmanagerClient
+from tests.api.test_alert_history import one_alert, payload
 from tests.support.api import app_services
 from tests.web.conftest import Ui
 
@@ -26,8 +28,17 @@ class FakeAlertmanager:
         self.silences: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
         self.expired: list[str] = []
+        self.queries: list[dict[str, str]] = []
 
-    def fire(self, **labels: str) -> None:
+    def fire(
+        self,
+        *,
+        silenced_by: list[str] | None = None,
+        inhibited_by: list[str] | None = None,
+        receivers: tuple[str, ...] = ("default",),
+        **labels: str,
+    ) -> None:
+        muted = bool(silenced_by or inhibited_by)
         self.alerts.append(
             {
                 "fingerprint": f"fp{len(self.alerts)}",
@@ -35,10 +46,25 @@ class FakeAlertmanager:
                 "annotations": {"summary": f"{labels['alertname']} on {labels.get('instance')}"},
                 "startsAt": NOW,
                 "endsAt": "2026-01-01T01:00:00Z",
-                "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
-                "receivers": [{"name": "default"}],
+                "status": {
+                    "state": "suppressed" if muted else "active",
+                    "silencedBy": silenced_by or [],
+                    "inhibitedBy": inhibited_by or [],
+                },
+                "receivers": [{"name": r} for r in receivers],
             }
         )
+
+    @staticmethod
+    def _shown(alert: dict[str, Any], params: httpx.QueryParams) -> bool:
+        """Alertmanager's ``active``, ``silenced`` and ``inhibited`` filters (default true)."""
+        status = alert["status"]
+        wanted = {k: params.get(k, "true") == "true" for k in ("active", "silenced", "inhibited")}
+        if status["silencedBy"] and not wanted["silenced"]:
+            return False
+        if status["inhibitedBy"] and not wanted["inhibited"]:
+            return False
+        return bool(status["state"] != "active" or wanted["active"])
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -47,7 +73,13 @@ class FakeAlertmanager:
                 re.match(r'^(\w+)="(.*)"$', f).groups()  # type: ignore[union-attr]
                 for f in request.url.params.get_list("filter")
             ]
-            found = [a for a in self.alerts if all(a["labels"].get(k) == v for k, v in wanted)]
+            found = [
+                a
+                for a in self.alerts
+                if all(a["labels"].get(k) == v for k, v in wanted)
+                and self._shown(a, request.url.params)
+            ]
+            self.queries.append(dict(request.url.params))
             return httpx.Response(200, json=found)
         if path == "/api/v2/silences" and request.method == "GET":
             return httpx.Response(200, json=list(self.silences.values()))
@@ -245,3 +277,141 @@ def test_each_alert_links_its_rule_and_its_graph_at_the_external_url(
     assert "vm:39090" not in page
     assert "javascript:" not in page
     assert page.count(">rule</a>") == 1
+
+
+def _sections(page: str) -> list[str]:
+    return re.findall(r'<section class="alert-section" data-group="([^"]*)"', page)
+
+
+def test_grouping_by_name_group_and_severity(ui: Ui, fake: FakeAlertmanager) -> None:
+    fake.fire(
+        alertname="GPUHot_Production",
+        severity="critical",
+        instance="gpu-node-03",
+        group="production",
+        group_id="prod",
+    )
+    page = ui.get("/ui/alerts").text
+    assert _sections(page) == [""]  # one list
+    by_name = ui.get("/ui/alerts?by=alertname").text
+    assert _sections(by_name) == ["DiskLow_Development", "GPUHot_Production"]
+    assert "2 alerts: 2 firing, 0 silenced, 0 inhibited" in by_name
+    by_group = ui.get("/ui/alerts?by=group").text
+    assert _sections(by_group) == ["development", "production"]
+    by_severity = ui.get("/ui/alerts?by=severity").text
+    assert _sections(by_severity) == ["0critical", "1warning"]  # critical first
+    assert "selected>severity</option>" in by_severity.replace('value="severity" ', "")
+    # an unknown grouping is no grouping
+    assert _sections(ui.get("/ui/alerts?by=__class__").text) == [""]
+
+
+def test_every_label_and_receiver_is_shown(ui: Ui, fake: FakeAlertmanager) -> None:
+    fake.alerts.clear()
+    fake.fire(
+        alertname="GPUHot_Production",
+        severity="critical",
+        instance="gpu-node-01",
+        group="production",
+        group_id="prod",
+        UUID="GPU-1234",
+        receivers=("aami-history", "oncall", "production-team"),
+    )
+    page = ui.get("/ui/alerts").text
+    for label in ("alertname=GPUHot_Production", "UUID=GPU-1234", "group_id=prod"):
+        assert f'<span class="tag">{label}</span>' in page, label
+    receivers = re.search(r'<td class="receivers">(.*?)</td>', page, re.S)
+    assert receivers is not None
+    assert re.findall(r'<span class="tag">([^<]*)</span>', receivers.group(1)) == [
+        "aami-history",
+        "oncall",
+        "production-team",
+    ]
+    assert 'href="/ui/alert-history?alertname=GPUHot_Production&amp;target=gpu-node-01"' in page
+
+
+def test_silenced_and_inhibited_filters_use_alertmanagers_own(
+    ui: Ui, fake: FakeAlertmanager
+) -> None:
+    fake.fire(
+        alertname="Muted",
+        severity="warning",
+        instance="gpu-node-01",
+        silenced_by=["00000000-0000-4000-8000-000000000009"],
+    )
+    fake.fire(alertname="Inhibited", severity="info", instance="gpu-node-01", inhibited_by=["fp0"])
+    everything = ui.get("/ui/alerts").text
+    for name in ("GPUHot_Production", "DiskLow_Development", "Muted", "Inhibited"):
+        assert name in everything
+    assert 'title="silenced by 00000000-0000-4000-8000-000000000009">silenced<' in everything
+    assert 'title="inhibited by fp0">inhibited<' in everything
+
+    only_muted = ui.get("/ui/alerts?filtered=1&show=silenced").text
+    assert fake.queries[-1] | {"filter": ""} == {
+        "active": "false",
+        "silenced": "true",
+        "inhibited": "false",
+        "filter": "",
+    }
+    assert "Muted" in only_muted
+    for name in ("GPUHot_Production", "Inhibited"):
+        assert name not in only_muted
+    assert 'value="silenced" checked' in only_muted
+    assert 'value="active">' in only_muted  # not ticked
+
+    not_muted = ui.get("/ui/alerts?filtered=1&show=active&show=inhibited").text
+    assert "Inhibited" in not_muted
+    assert "GPUHot_Production" in not_muted
+    assert "Muted" not in not_muted
+
+    # with a group filter too: Alertmanager gets both
+    ui.get("/ui/alerts?filtered=1&show=active&group=prod&by=severity")
+    assert fake.queries[-1]["filter"] == 'group_id="prod"'
+    assert fake.queries[-1]["silenced"] == "false"
+
+    # nothing ticked: nothing shown, and the page says so
+    none = ui.get("/ui/alerts?filtered=1").text
+    assert "No alert matches." in none
+    # a first visit shows every state
+    assert fake.queries[0]["silenced"] == fake.queries[0]["inhibited"] == "true"
+
+
+def test_auto_refresh_is_a_script_file_and_keeps_the_filters(
+    ui: Ui, fake: FakeAlertmanager
+) -> None:
+    page = ui.get("/ui/alerts?filtered=1&show=active&refresh=5").text
+    assert re.search(r'<script src="/ui/static/alerts\.js\?v=\w+" defer></script>', page)
+    assert "<script>" not in page  # the CSP allows scripts from files only
+    assert 'id="auto-refresh-control" hidden' in page  # shown by the script
+    assert 'data-refresh="5"' in page
+    assert '<input type="hidden" name="refresh" value="5">' in page
+    script = ui.get("/ui/static/alerts.js")
+    assert script.status_code == 200
+    assert "window.location.href" in script.text  # the same URL: the same filters
+    assert ui.get("/ui/alerts?refresh=1").text.count('data-refresh="5"') == 1  # at least 5 s
+
+
+def test_alert_history_page(ui: Ui, fake: FakeAlertmanager) -> None:
+    now = datetime.now(UTC)
+    for body in (
+        payload(),
+        one_alert("resolved", datetime.fromisoformat("2026-12-06T05:00:00.123456+00:00"), now),
+        one_alert("firing", now + timedelta(seconds=1)),
+    ):
+        response = ui.api("POST", "/api/v1/alert-history/webhook", json=body)
+        assert response.status_code == 200, response.text
+    page = ui.get("/ui/alert-history").text
+    assert page.count('class="transition"') == 4
+    assert re.search(r'data-fingerprint="2a2b4f1c3d5e6f70">.*?<td class="flaps">1</td>', page, re.S)
+    assert "No history token" in page  # this app has none configured
+    only = ui.get("/ui/alert-history?target=gpu-node-02").text
+    assert only.count('class="transition"') == 1
+    assert "NodeDiskSpaceLow" in only
+    resolved = ui.get("/ui/alert-history?status=resolved&group=prod").text
+    assert resolved.count('data-status="resolved"') == 1
+    assert 'data-status="firing"' not in resolved
+    assert ui.get("/ui/alert-history?page=abc").status_code == 200
+    assert "Alert history" in ui.get("/ui/alerts").text
+    target = ui.get("/ui/targets/gpu-node-01").text
+    assert 'href="/ui/alert-history?target=gpu-node-01"' in target
+    group = ui.get("/ui/groups/prod").text
+    assert 'href="/ui/alert-history?group=prod"' in group

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -12,9 +13,19 @@ from aami.errors import Unavailable
 from aami.groups.repository import GroupRepository
 from aami.targets.repository import TargetRepository
 
-__all__ = ["AlertState", "alert_groups", "list_alerts", "unavailable"]
+__all__ = ["AlertState", "Shown", "alert_groups", "list_alerts", "unavailable"]
 
 AlertState = Literal["active", "silenced", "inhibited"]
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """Which alerts Alertmanager returns (its ``active``, ``silenced`` and ``inhibited``
+    filters): an alert both silenced and inhibited is left out when either is off."""
+
+    active: bool = True
+    silenced: bool = True
+    inhibited: bool = True
 
 
 def unavailable(exc: AlertmanagerError) -> Unavailable:
@@ -70,14 +81,19 @@ def list_alerts(
     receiver: str | None = None,
     state: AlertState | None = None,
     session: Session | None = None,
+    shown: Shown | None = None,
 ) -> list[AlertRead]:
-    """Alerts Alertmanager holds (active, silenced and inhibited, or those in ``state``),
-    newest first. With a session, ``group`` may be a group's name and ``target`` a
-    target's id."""
+    """Alerts Alertmanager holds (active, silenced and inhibited, or those ``shown``, or
+    those in ``state``), newest first. With a session, ``group`` may be a group's name and
+    ``target`` a target's id."""
+    shown = shown or Shown()
     try:
         raw = client.alerts(
             filters=_filters(group=group, severity=severity, target=target, session=session),
             receiver=receiver,
+            active=shown.active,
+            silenced=shown.silenced,
+            inhibited=shown.inhibited,
         )
     except AlertmanagerError as exc:
         raise unavailable(exc) from None

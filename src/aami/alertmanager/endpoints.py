@@ -1,22 +1,26 @@
 """/api/v1/alerts, /api/v1/silences, /api/v1/notification-channels and -routes,
-/api/v1/alertmanager/status."""
+/api/v1/alertmanager/status, /api/v1/alert-history."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from aami.alertmanager import alerts, notifications, silences
+from aami.alertmanager import alerts, history, notifications, silences
 from aami.alertmanager import status as am_status
 from aami.alertmanager.alerts import AlertState
 from aami.alertmanager.client import AlertmanagerClient
 from aami.alertmanager.publisher import AlertmanagerPublisher
 from aami.alertmanager.schemas import (
     AlertGroupRead,
+    AlertHistorySummary,
     AlertmanagerStatus,
     AlertRead,
+    AlertStatus,
+    AlertTransitionRead,
     ChannelCreate,
     ChannelRead,
     ChannelUpdate,
@@ -28,8 +32,17 @@ from aami.alertmanager.schemas import (
     RouteUpdate,
     SilenceCreate,
     SilenceRead,
+    WebhookPayload,
+    WebhookResult,
 )
-from aami.api.deps import AdminDep, PageDep, ReconcilerDep, SessionDep, SettingsDep
+from aami.api.deps import (
+    AdminDep,
+    HistoryWriterDep,
+    PageDep,
+    ReconcilerDep,
+    SessionDep,
+    SettingsDep,
+)
 from aami.api.state import services
 from aami.common.schemas import Page
 from aami.errors import Unavailable
@@ -41,6 +54,15 @@ notifications_router = APIRouter(tags=["notifications"])
 # Alertmanager names a silence by a UUID; anything else is refused before it becomes part
 # of a URL to Alertmanager (a control character there was a 500).
 SilenceId = Annotated[UUID, Path(description="the silence's id, a UUID from Alertmanager")]
+# No control characters: PostgreSQL refuses NUL in a text parameter (a 500, not a match).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+TargetRef = Annotated[
+    str | None, Query(max_length=255, pattern=_PRINTABLE, description="target id or hostname")
+]
+GroupRef = Annotated[
+    str | None, Query(max_length=255, pattern=_PRINTABLE, description="group id or name")
+]
+AlertName = Annotated[str | None, Query(max_length=255, pattern=_PRINTABLE)]
 
 
 def _client(request: Request) -> AlertmanagerClient:
@@ -59,13 +81,17 @@ def list_alerts(
     request: Request,
     session: SessionDep,
     _: AdminDep,
-    group_id: Annotated[str | None, Query(description="group id or name")] = None,
+    group_id: GroupRef = None,
     severity: Literal["critical", "warning", "info"] | None = None,
-    target: Annotated[str | None, Query(description="target id or hostname")] = None,
+    target: TargetRef = None,
     receiver: Annotated[str | None, Query(max_length=100)] = None,
     state: AlertState | None = None,
+    active: Annotated[bool, Query(description="include active alerts")] = True,
+    silenced: Annotated[bool, Query(description="include silenced alerts")] = True,
+    inhibited: Annotated[bool, Query(description="include inhibited alerts")] = True,
 ) -> list[AlertRead]:
-    """Alerts from Alertmanager with their silenced and inhibited flags (503 if it is down)."""
+    """Alerts from Alertmanager with their silenced and inhibited flags (503 if it is down);
+    ``active``, ``silenced`` and ``inhibited`` are Alertmanager's own filters."""
     return alerts.list_alerts(
         _client(request),
         group=group_id,
@@ -74,6 +100,7 @@ def list_alerts(
         receiver=receiver,
         state=state,
         session=session,
+        shown=alerts.Shown(active=active, silenced=silenced, inhibited=inhibited),
     )
 
 
@@ -188,6 +215,70 @@ def alertmanager_status(
 def alertmanager_history(session: SessionDep, _: AdminDep, page: PageDep) -> Page[PublishRead]:
     """Every publish of the Alertmanager config, newest first."""
     return am_status.history_page(session, page=page)
+
+
+@router.post(
+    "/alert-history/webhook",
+    response_model=WebhookResult,
+    tags=["alert history"],
+)
+def alert_history_webhook(
+    body: WebhookPayload, session: SessionDep, settings: SettingsDep, _: HistoryWriterDep
+) -> WebhookResult:
+    """Alertmanager's webhook (payload version 4): each alert's transition is stored once,
+    whatever Alertmanager repeats. Post with the history token."""
+    return history.record(session, body, settings)
+
+
+@router.get("/alert-history", response_model=Page[AlertTransitionRead], tags=["alert history"])
+def alert_history(
+    session: SessionDep,
+    _: AdminDep,
+    page: PageDep,
+    target: TargetRef = None,
+    group: GroupRef = None,
+    alertname: AlertName = None,
+    transition: Annotated[
+        AlertStatus | None, Query(alias="status", description="firing or resolved")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="only transitions at or after")] = None,
+) -> Page[AlertTransitionRead]:
+    """Alert transitions (fired, resolved), newest first."""
+    return history.timeline_page(
+        session,
+        target=target,
+        group=group,
+        alertname=alertname,
+        status=transition,
+        since=since,
+        page=page,
+    )
+
+
+@router.get("/alert-history/summary", response_model=AlertHistorySummary, tags=["alert history"])
+def alert_history_summary(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    target: TargetRef = None,
+    group: GroupRef = None,
+    alertname: AlertName = None,
+    window: Annotated[
+        float | None,
+        Query(gt=0, le=366 * 86400, description="seconds; default AAMI_ALERT_HISTORY_FLAP_WINDOW"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="alerts listed at most")] = 100,
+) -> AlertHistorySummary:
+    """Fired, resolved and flap counts over the window, per alert, target and group."""
+    return history.summary(
+        session,
+        settings,
+        target=target,
+        group=group,
+        alertname=alertname,
+        window=window,
+        limit=limit,
+    )
 
 
 @notifications_router.post(

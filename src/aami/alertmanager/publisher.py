@@ -23,7 +23,14 @@ import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 from aami.alertmanager.client import AlertmanagerClient, AlertmanagerError, AlertmanagerUnreachable
-from aami.alertmanager.rendering import ChannelSpec, ConfigError, RouteSpec, render_config
+from aami.alertmanager.rendering import (
+    HISTORY_RECEIVER,
+    ChannelSpec,
+    ConfigError,
+    HistorySpec,
+    RouteSpec,
+    render_config,
+)
 from aami.alertmanager.repository import ChannelRepository, RouteRepository
 from aami.alertmanager.schemas import Matcher
 from aami.common.files import write_atomic
@@ -106,8 +113,9 @@ class AlertmanagerPublisher:
             raise Invalid(f"the shipped Alertmanager config {path} cannot be read: {exc}") from None
         return base
 
-    def render(self, session: Session) -> Rendered:
-        """The config the session's state makes, stamped with the ``alerting`` revision."""
+    def render(self, session: Session, *, with_history: bool = True) -> Rendered:
+        """The config the session's state makes, stamped with the ``alerting`` revision;
+        ``with_history=False`` leaves the alert-history receiver out (the route tester)."""
         channels = ChannelRepository(session).all()
         specs = [ChannelSpec(c.name, c.type, c.settings, bool(c.secret)) for c in channels]
         routes = [
@@ -124,8 +132,11 @@ class AlertmanagerPublisher:
             )
             for r in RouteRepository(session).all()
         ]
+        history = self._history() if with_history else None
         try:
-            config = render_config(self._base(), specs, routes, secrets_dir=self.secrets_dir)
+            config = render_config(
+                self._base(), specs, routes, secrets_dir=self.secrets_dir, history=history
+            )
         except ConfigError as exc:
             raise Invalid(str(exc)) from None
         revision = RevisionRepository(session).area("alerting")
@@ -138,7 +149,21 @@ class AlertmanagerPublisher:
         )
         text, fingerprint = seal(header + yaml.safe_dump(config, sort_keys=False))
         secrets = {c.name: c.secret for c in channels if c.secret}
+        if history is not None and self.settings.history_token:
+            secrets[HISTORY_RECEIVER] = self.settings.history_token
         return Rendered(text, fingerprint, secrets, revision)
+
+    def _history(self) -> HistorySpec | None:
+        """The history webhook, when AAMI_HISTORY_WEBHOOK_URL and the token are set."""
+        settings = self.settings
+        if not (settings.history_webhook_url and settings.history_token):
+            return None
+        ca_file = settings.history_webhook_ca_file
+        return HistorySpec(
+            url=settings.history_webhook_url,
+            credentials_file=str(self.secrets_dir / HISTORY_RECEIVER),
+            ca_file=str(ca_file) if ca_file is not None else None,
+        )
 
     def check(self, rendered: Rendered) -> None:
         """``amtool check-config`` on the rendered config; ``Invalid`` with its words."""

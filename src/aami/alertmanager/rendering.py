@@ -4,6 +4,14 @@ Channel settings are whitelisted per type: a setting that Alertmanager would rea
 file path or an arbitrary HTTP option cannot come from the API. Secrets go to files of
 their own (``api_url_file``, ``routing_key_file``, ``auth_password_file``,
 ``credentials_file``), never into the config text.
+
+With ``history`` (AAMI_HISTORY_WEBHOOK_URL and AAMI_HISTORY_TOKEN set), the config also
+sends every alert to AAMI's alert-history webhook: a receiver ``aami-history`` and the
+first route under the root, with no matchers (it matches every alert), ``group_by:
+['...']`` (each alert its own group, so each transition is reported on its own) and
+``continue: true``. A matched child keeps its parent from being a match, so the root's
+other routes move one level down, under a route with no matchers and the root's receiver:
+an alert no route matches still goes to the root's receiver, as without the history.
 """
 
 from __future__ import annotations
@@ -14,7 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ALLOWED_SETTINGS", "ChannelSpec", "ConfigError", "RouteSpec", "render_config"]
+__all__ = [
+    "ALLOWED_SETTINGS",
+    "HISTORY_RECEIVER",
+    "ChannelSpec",
+    "ConfigError",
+    "HistorySpec",
+    "RouteSpec",
+    "history_receiver",
+    "history_route",
+    "render_config",
+    "route_with_history",
+]
+
+HISTORY_RECEIVER = "aami-history"
 
 ALLOWED_SETTINGS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "webhook": {"url": str, "send_resolved": bool, "max_alerts": int},
@@ -62,6 +83,44 @@ class RouteSpec:
     group_wait: str | None = None
     group_interval: str | None = None
     repeat_interval: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySpec:
+    """AAMI's alert-history webhook as Alertmanager reaches it."""
+
+    url: str
+    credentials_file: str
+    ca_file: str | None = None
+
+
+def history_receiver(spec: HistorySpec) -> dict[str, Any]:
+    """The receiver that posts to AAMI's history webhook with the history token (read
+    from a file, written ``type: Bearer``)."""
+    http_config: dict[str, Any] = {
+        "authorization": {"type": "Bearer", "credentials_file": spec.credentials_file}
+    }
+    if spec.ca_file:
+        http_config["tls_config"] = {"ca_file": spec.ca_file}
+    return {
+        "name": HISTORY_RECEIVER,
+        "webhook_configs": [{"url": spec.url, "send_resolved": True, "http_config": http_config}],
+    }
+
+
+def history_route() -> dict[str, Any]:
+    """Every alert, one per group, to the history receiver; later routes still match."""
+    return {"receiver": HISTORY_RECEIVER, "group_by": ["..."], "continue": True}
+
+
+def route_with_history(root: Mapping[str, Any]) -> dict[str, Any]:
+    """The root route with the history route first and its own routes one level down,
+    under a catch-all with the root's receiver (so the root's receiver still gets what no
+    other route matches)."""
+    rest: dict[str, Any] = {"receiver": root.get("receiver")}
+    if root.get("routes"):
+        rest["routes"] = list(root["routes"])
+    return {**root, "routes": [history_route(), rest]}
 
 
 def check_channel(spec: ChannelSpec) -> None:
@@ -115,11 +174,21 @@ def render_config(
     routes: Iterable[RouteSpec],
     *,
     secrets_dir: Path,
+    history: HistorySpec | None = None,
 ) -> dict[str, Any]:
-    """The full Alertmanager config: managed receivers appended, managed routes first."""
+    """The full Alertmanager config: managed receivers appended, managed routes first,
+    and with ``history`` the history receiver and its route before all of them."""
     config = copy.deepcopy(dict(base))
     receivers = list(config.get("receivers") or [])
     shipped = {r["name"] for r in receivers}
+    if history is not None:
+        if HISTORY_RECEIVER in shipped:
+            raise ConfigError(
+                f"the shipped config defines a receiver named {HISTORY_RECEIVER!r}, which AAMI "
+                "adds itself when AAMI_HISTORY_WEBHOOK_URL is set; remove one of them"
+            )
+        receivers.append(history_receiver(history))
+        shipped.add(HISTORY_RECEIVER)
     managed = []
     for channel in sorted(channels, key=lambda c: c.name):
         if channel.name in shipped:
@@ -136,5 +205,5 @@ def render_config(
             raise ConfigError(f"receiver: no receiver named {route.receiver!r}")
     root = dict(config.get("route") or {})
     root["routes"] = [_route(r) for r in ordered] + list(root.get("routes") or [])
-    config["route"] = root
+    config["route"] = route_with_history(root) if history is not None else root
     return config

@@ -278,3 +278,167 @@ class RouteTestResult(BaseModel):
     labels: dict[str, str]
     receivers: list[str] = Field(description="in the order Alertmanager notifies them")
     routes: list[MatchedRoute] = Field(description="the matched routes, one per receiver")
+
+
+# ---- alert history (Alertmanager's webhook, version 4) ---------------------------------
+# Bounds a real notification never reaches; anything past them is refused (422), so one
+# hostile body cannot fill the table. The body as a whole is capped by the request guard.
+_MAX_WEBHOOK_ALERTS = 1000
+_MAX_LABELS = 100
+_MAX_LABEL_VALUE = 2048
+_MAX_ANNOTATION_VALUE = 16384
+_FINGERPRINT = r"^[0-9a-f]{1,64}$"
+AlertStatus = Literal["firing", "resolved"]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL stores no NUL character in text; Alertmanager never sends one.
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+def _label_map(value: dict[str, str], *, names: bool, longest: int) -> dict[str, str]:
+    for name, text in value.items():
+        if len(name) > 200 or "\x00" in name or (names and not LABEL_NAME.match(name)):
+            raise ValueError(f"{name[:100]!r} is not a valid label name")
+        if len(text) > longest:
+            raise ValueError(f"the value of {name} is longer than {longest} characters")
+        if "\x00" in text:
+            raise ValueError(f"the value of {name} contains a NUL character")
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    return _label_map(value, names=True, longest=_MAX_LABEL_VALUE)
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    return _label_map(value, names=False, longest=_MAX_ANNOTATION_VALUE)
+
+
+class WebhookAlert(BaseModel):
+    """One alert of a webhook notification, as Alertmanager's ``template.Alert`` writes it.
+    A firing alert's ``endsAt`` is Go's zero time (``0001-01-01T00:00:00Z``): no end yet."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: AlertStatus
+    labels: dict[str, str] = Field(max_length=_MAX_LABELS)
+    annotations: dict[str, str] = Field(default_factory=dict, max_length=_MAX_LABELS)
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL", max_length=8192)
+    fingerprint: str = Field(pattern=_FINGERPRINT)
+
+    _check_labels = field_validator("labels")(_labels)
+    _check_annotations = field_validator("annotations")(_annotations)
+    _check_text = field_validator("generator_url")(_no_nul)
+
+    @field_validator("starts_at")
+    @classmethod
+    def _started(cls, value: datetime) -> datetime:
+        if value.year <= 1:
+            raise ValueError("startsAt is Go's zero time: an alert that never started")
+        return value
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ended(cls, value: datetime | None) -> datetime | None:
+        return None if value is None or value.year <= 1 else value
+
+
+class WebhookPayload(BaseModel):
+    """Alertmanager's webhook notification (``webhook_config``, payload version 4).
+
+    Fields Alertmanager may add in later versions are ignored; the ones below are checked.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey", max_length=16384)
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    status: AlertStatus
+    receiver: str = Field(max_length=255)
+    group_labels: dict[str, str] = Field(
+        default_factory=dict, alias="groupLabels", max_length=_MAX_LABELS
+    )
+    common_labels: dict[str, str] = Field(
+        default_factory=dict, alias="commonLabels", max_length=_MAX_LABELS
+    )
+    common_annotations: dict[str, str] = Field(
+        default_factory=dict, alias="commonAnnotations", max_length=_MAX_LABELS
+    )
+    external_url: str = Field(default="", alias="externalURL", max_length=2000)
+    alerts: list[WebhookAlert] = Field(max_length=_MAX_WEBHOOK_ALERTS)
+
+    _check_labels = field_validator("group_labels", "common_labels")(_labels)
+    _check_annotations = field_validator("common_annotations")(_annotations)
+    _check_text = field_validator("group_key", "receiver", "external_url")(_no_nul)
+
+
+class WebhookResult(BaseModel):
+    """What a webhook notification added to the history."""
+
+    received: int = Field(description="alerts in the notification")
+    recorded: int = Field(description="transitions stored now")
+    duplicates: int = Field(description="transitions already stored (a repeated notification)")
+
+
+class AlertTransitionRead(ReadModel):
+    """One transition of one alert: it started firing, or it resolved."""
+
+    id: int
+    fingerprint: str
+    alertname: str
+    status: AlertStatus
+    at: datetime = Field(description="when it happened: starts_at (firing) or ends_at (resolved)")
+    starts_at: datetime
+    ends_at: datetime | None
+    labels: dict[str, str]
+    summary: str
+    instance: str | None = Field(description="the target (its hostname), from the instance label")
+    group_id: str | None
+    severity: str | None
+    receiver: str
+    generator_url: str | None
+    received_at: datetime
+
+
+class AlertFlapsRead(BaseModel):
+    """One alert (a fingerprint) over the window."""
+
+    fingerprint: str
+    alertname: str
+    instance: str | None
+    group_id: str | None
+    severity: str | None
+    fired: int = Field(description="times it started firing within the window")
+    resolved: int = Field(description="times it resolved within the window")
+    flaps: int = Field(description="times it fired again after resolving, within the window")
+    last_status: AlertStatus
+    last_change: datetime
+
+
+class HistoryScopeRead(BaseModel):
+    """A target's or a group's alerts over the window."""
+
+    name: str = Field(description="the target's hostname or the group's id")
+    alerts: int = Field(description="distinct alerts (fingerprints)")
+    fired: int
+    resolved: int
+    flaps: int
+
+
+class AlertHistorySummary(BaseModel):
+    """Fired, resolved and flap counts over a window, per alert, per target, per group.
+
+    A flap is an alert (the same fingerprint) starting to fire again after it resolved,
+    the resolution and the new firing both within the window."""
+
+    since: datetime
+    window_seconds: float
+    alerts: list[AlertFlapsRead] = Field(description="most flaps first, at most ``limit``")
+    targets: list[HistoryScopeRead]
+    groups: list[HistoryScopeRead]

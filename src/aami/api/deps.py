@@ -28,6 +28,7 @@ __all__ = [
     "AdminDep",
     "AlertmanagerPublisherDep",
     "BearerDep",
+    "HistoryWriterDep",
     "PageDep",
     "PrincipalDep",
     "PrometheusDep",
@@ -97,6 +98,8 @@ def _from_memory(app: AppServices, token: str, revision: int) -> Principal | Non
         return Principal(name="admin", role="admin")
     if settings.sd_token and matches(token, settings.sd_token):
         return Principal(name="prometheus-sd", role="sd")
+    if settings.history_token and matches(token, settings.history_token):
+        return Principal(name="alertmanager-history", role="history")
     target_id = app.node_tokens.get(hash_token(token), revision)
     if target_id is not None:
         return Principal(name=f"node:{target_id}", role="node", target_id=target_id)
@@ -166,6 +169,16 @@ def require_sd_reader(principal: Annotated[Principal, Depends(get_principal)]) -
 
 
 SdReaderDep = Annotated[Principal, Depends(require_sd_reader)]
+
+
+def require_history_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The admin token, or the history token Alertmanager posts its webhook with."""
+    if principal.role not in ("admin", "history"):
+        raise Forbidden("this token may not post alert history")
+    return principal
+
+
+HistoryWriterDep = Annotated[Principal, Depends(require_history_writer)]
 BearerDep = Annotated[str, Depends(bearer_token)]
 PageDep = Annotated[PageParams, Depends(get_page)]
 

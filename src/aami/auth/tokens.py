@@ -19,7 +19,7 @@ class Principal:
     """Who made a request: ``name`` goes into the audit trail."""
 
     name: str
-    role: Literal["admin", "node", "sd"]
+    role: Literal["admin", "node", "sd", "history"]
     target_id: str | None = None
 
 

@@ -1,6 +1,11 @@
 """Every ORM model, imported in one place for Alembic and for mapper configuration."""
 
-from aami.alertmanager.models import NotificationChannel, NotificationRoute, SilenceWatch
+from aami.alertmanager.models import (
+    AlertTransition,
+    NotificationChannel,
+    NotificationRoute,
+    SilenceWatch,
+)
 from aami.alerts.models import AlertRule, AlertTemplate
 from aami.audit.models import AuditRecord
 from aami.auth.models import UiSession
@@ -14,6 +19,7 @@ from aami.targets.models import Exporter, Target, TargetGroup
 __all__ = [
     "AlertRule",
     "AlertTemplate",
+    "AlertTransition",
     "AuditRecord",
     "Base",
     "BootstrapToken",

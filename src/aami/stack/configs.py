@@ -1,4 +1,5 @@
-"""Generated configuration files for the real Prometheus and node_exporter."""
+"""Generated configuration files for the real Prometheus, Alertmanager and node_exporter,
+and the server settings that make the stack's Alertmanager report to AAMI's alert history."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["prometheus_config", "write_yaml"]
+__all__ = [
+    "HISTORY_WEBHOOK_PATH",
+    "alertmanager_base_for_stack",
+    "history_env",
+    "prometheus_config",
+    "write_yaml",
+]
+
+HISTORY_WEBHOOK_PATH = "/api/v1/alert-history/webhook"
 
 
 def prometheus_config(
@@ -95,3 +104,16 @@ def alertmanager_base_for_stack(
     route.update({"group_wait": group_wait, "group_interval": group_interval})
     config["route"] = route
     return config
+
+
+def history_env(*, server_url: str, token_file: Path, ca_file: Path | None) -> dict[str, str]:
+    """The server's settings that put the alert-history receiver into the Alertmanager
+    config it writes: the webhook at ``server_url`` (trusting ``ca_file``), posted with the
+    history token in ``token_file`` (a token that can post history and nothing else)."""
+    env = {
+        "AAMI_HISTORY_TOKEN_FILE": str(token_file),
+        "AAMI_HISTORY_WEBHOOK_URL": server_url.rstrip("/") + HISTORY_WEBHOOK_PATH,
+    }
+    if ca_file is not None:
+        env["AAMI_HISTORY_WEBHOOK_CA_FILE"] = str(ca_file)
+    return env

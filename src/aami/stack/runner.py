@@ -28,7 +28,12 @@ import yaml
 
 from aami.auth.tokens import generate_token
 from aami.security.tls import StackTls, ensure_stack_tls
-from aami.stack.configs import alertmanager_base_for_stack, prometheus_config, write_yaml
+from aami.stack.configs import (
+    alertmanager_base_for_stack,
+    history_env,
+    prometheus_config,
+    write_yaml,
+)
 from aami.stack.control import clear_record, recorded, running_supervisor, write_record
 from aami.stack.receiver import LocalReceiver
 
@@ -148,6 +153,14 @@ class Stack:
             path.chmod(0o600)
         return path
 
+    def _history_token_file(self) -> Path:
+        """Alertmanager posts alert history with a token that can do nothing else."""
+        path = self.state_dir / "history-token"
+        if not path.exists():
+            path.write_text(generate_token("aamihist") + "\n")
+            path.chmod(0o600)
+        return path
+
     def prepare(self) -> str:
         ports = self.ports
         for port in (
@@ -217,6 +230,12 @@ class Stack:
             "AAMI_TLS_CERT_FILE": str(tls.cert_file),
             "AAMI_TLS_KEY_FILE": str(tls.key_file),
             "AAMI_SIGNING_KEY_FILE": str(self.state_dir / "signing.key"),
+            # Every alert is recorded in AAMI's alert history too (the managed config).
+            **history_env(
+                server_url=self.server_url,
+                token_file=self._history_token_file(),
+                ca_file=tls.ca_file,
+            ),
             "PYTHONUNBUFFERED": "1",
         }
         logs = self.state_dir / "logs"

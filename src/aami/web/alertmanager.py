@@ -54,14 +54,21 @@ class Alertmanager:
         group: str | None = None,
         severity: str | None = None,
         target: str | None = None,
+        shown: alerts.Shown | None = None,
     ) -> tuple[list[AlertRead], str | None]:
-        """Alerts Alertmanager holds, filtered like the API (group, severity, target).
+        """Alerts Alertmanager holds, filtered like the API (group, severity, target, and
+        which of active, silenced and inhibited are ``shown``).
 
         The session lets the service accept a group's name or a target's id as well.
         """
         found, problem = self._ask(
             lambda client: alerts.list_alerts(
-                client, group=group, severity=severity, target=target, session=session
+                client,
+                group=group,
+                severity=severity,
+                target=target,
+                session=session,
+                shown=shown,
             )
         )
         return list(found or []), problem
