@@ -3,10 +3,12 @@ Alertmanager API v2 behind the client (httpx.MockTransport)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
@@ -415,3 +417,24 @@ def test_alert_history_page(ui: Ui, fake: FakeAlertmanager) -> None:
     assert 'href="/ui/alert-history?target=gpu-node-01"' in target
     group = ui.get("/ui/groups/prod").text
     assert 'href="/ui/alert-history?group=prod"' in group
+
+
+def test_each_alert_row_opens_the_silence_editor_with_its_matchers(
+    ui: Ui, fake: FakeAlertmanager
+) -> None:
+    page = html.unescape(ui.get("/ui/alerts").text)
+    links = re.findall(r'href="(/ui/silences/new\?[^"]+)"[^>]*>Silence with matchers', page)
+    assert len(links) == 2
+    hot = next(link for link in links if "GPUHot" in unquote(link))
+    assert parse_qs(urlsplit(hot).query)["matcher"] == [
+        'alertname="GPUHot_Production"',
+        'instance="gpu-node-01"',
+    ]
+    editor = html.unescape(ui.get(hot).text)
+    values = re.findall(r'name="m\d+_(?:name|value)" type="text" value="([^"]*)"', editor)
+    assert values[:4] == ["alertname", "GPUHot_Production", "instance", "gpu-node-01"]
+    # The preview lists the one alert those matchers select, and not the other.
+    said = re.search(r"Would mute[^<]*", editor)
+    assert said is not None, editor[-3000:]
+    assert said.group(0) == "Would mute 1 of the 2 alerts Alertmanager holds now."
+    assert "DiskLow_Development" not in editor

@@ -13,7 +13,7 @@ from aami.errors import Unavailable
 from aami.groups.repository import GroupRepository
 from aami.targets.repository import TargetRepository
 
-__all__ = ["AlertState", "Shown", "alert_groups", "list_alerts", "unavailable"]
+__all__ = ["AlertState", "Shown", "alert_groups", "alert_read", "list_alerts", "unavailable"]
 
 AlertState = Literal["active", "silenced", "inhibited"]
 
@@ -33,7 +33,8 @@ def unavailable(exc: AlertmanagerError) -> Unavailable:
     return Unavailable(f"{exc}; alerts and silences cannot be read or changed until it answers")
 
 
-def _alert(raw: dict[str, Any]) -> AlertRead:
+def alert_read(raw: dict[str, Any]) -> AlertRead:
+    """One alert of Alertmanager's v2 API as AAMI reads it."""
     status = raw.get("status") or {}
     return AlertRead(
         fingerprint=raw.get("fingerprint", ""),
@@ -97,7 +98,7 @@ def list_alerts(
         )
     except AlertmanagerError as exc:
         raise unavailable(exc) from None
-    alerts = [_alert(a) for a in raw]
+    alerts = [alert_read(a) for a in raw]
     if state == "active":
         alerts = [a for a in alerts if not (a.silenced or a.inhibited)]
     elif state == "silenced":
@@ -117,7 +118,7 @@ def alert_groups(client: AlertmanagerClient) -> list[AlertGroupRead]:
         AlertGroupRead(
             labels=g.get("labels") or {},
             receiver=(g.get("receiver") or {}).get("name"),
-            alerts=[_alert(a) for a in g.get("alerts") or []],
+            alerts=[alert_read(a) for a in g.get("alerts") or []],
         )
         for g in groups
     ]

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from aami.alertmanager.alerts import _alert, unavailable
+from aami.alertmanager.alerts import alert_read, unavailable
 from aami.alertmanager.client import AlertmanagerClient, AlertmanagerError, AlertmanagerUnreachable
 from aami.alertmanager.models import SilenceWatch
 from aami.alertmanager.repository import SilenceWatchRepository
@@ -274,7 +274,7 @@ def preview_silence(
         return SilencePreview(problems=problems, refusal=matchers_refusal(matchers))
     matched, firing = _matched_and_firing(client, matchers)
     shown = sorted(
-        (_alert(a) for a in matched),
+        (alert_read(a) for a in matched),
         key=lambda a: (a.labels.get("alertname", ""), sorted(a.labels.items())),
     )
     return SilencePreview(

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from aami.alertmanager import history
 from aami.alertmanager.alerts import Shown
-from aami.alertmanager.schemas import AlertRead
+from aami.alertmanager.schemas import AlertRead, Matcher
 from aami.alerts import service as alert_rules
 from aami.common.schemas import PageParams
 from aami.groups import service as groups
@@ -38,6 +39,19 @@ class Row:
     alert: AlertRead
     rule_id: str | None
     graph: str | None
+
+    @property
+    def silence_query(self) -> str:
+        """The silence editor's query string, prefilled with matchers that pick this
+        alert out: its name and its target (else its group)."""
+        labels = self.alert.labels
+        names = ["alertname", "instance" if labels.get("instance") else "group_id"]
+        matchers = [
+            ("matcher", Matcher(name=name, value=labels[name]).promql())
+            for name in names
+            if labels.get(name)
+        ]
+        return urlencode(matchers)
 
 
 @dataclass
