@@ -136,6 +136,9 @@ def test_aami_talks_to_the_compose_services(compose: dict[str, Any]) -> None:
     reader = [m for m in _mounts(compose["services"]["alertmanager"]) if m["read_only"]]
     shared = [m for m in reader if m["source"] == writer[0]["source"]]
     assert len(shared) == 1
+    # The config names the receivers' secret files by their absolute path in aami: the
+    # same path must hold them in Alertmanager's container.
+    assert shared[0]["target"] == writer[0]["target"]
     command = compose["services"]["alertmanager"]["command"]
     assert f"--config.file={shared[0]['target']}/{config.name}" in command
 
@@ -146,7 +149,12 @@ def test_no_secret_is_written_in_the_compose_files() -> None:
         assert not re.search(r"(?i)(password|token|secret)\s*[:=]\s*['\"]?[A-Za-z0-9]{8,}", text)
         assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text), "credentials in a URL"
     compose = yaml.safe_load(COMPOSE.read_text())
-    assert set(compose["secrets"]) == {"aami-admin-token", "aami-sd-token", "postgres-password"}
+    assert set(compose["secrets"]) == {
+        "aami-admin-token",
+        "aami-sd-token",
+        "aami-history-token",
+        "postgres-password",
+    }
     assert all("file" in secret for secret in compose["secrets"].values())
     aami_env = compose["services"]["aami"]["environment"]
     assert "AAMI_ADMIN_TOKEN" not in aami_env
@@ -155,6 +163,8 @@ def test_no_secret_is_written_in_the_compose_files() -> None:
     assert aami_env["AAMI_ADMIN_TOKEN_FILE"] == "/run/secrets/aami-admin-token"
     assert aami_env["AAMI_SD_TOKEN_FILE"] == "/run/secrets/aami-sd-token"
     assert aami_env["AAMI_DB_PASSWORD_FILE"] == "/run/secrets/postgres-password"
+    assert aami_env["AAMI_HISTORY_TOKEN_FILE"] == "/run/secrets/aami-history-token"
+    assert aami_env["AAMI_HISTORY_WEBHOOK_URL"] == "http://aami:8080/api/v1/alert-history/webhook"
     # Prometheus holds the service-discovery token only, never the admin token.
     assert compose["services"]["prometheus"]["secrets"] == ["aami-sd-token"]
     assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith(
