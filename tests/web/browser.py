@@ -69,6 +69,18 @@ class Live:
             **kwargs,
         )
 
+    def scraped_node(self, hostname: str = "gpu-node-01", group: str = "prod") -> None:
+        """A group and a node in it whose exporter is this stack's node_exporter, which
+        Prometheus then scrapes through AAMI's service discovery."""
+        assert self.api("POST", "/api/v1/groups", json={"id": group, "name": "production"})
+        target = {
+            "hostname": hostname,
+            "ip_address": "127.0.0.1",
+            "group_ids": [group],
+            "exporters": [{"type": "node_exporter", "port": self.node_exporter_port}],
+        }
+        assert self.api("POST", "/api/v1/targets", json=target).status_code == 201
+
     def query(self, promql: str) -> list[dict[str, Any]]:
         response = httpx.get(
             f"{self.prometheus_url}/api/v1/query", params={"query": promql}, timeout=5

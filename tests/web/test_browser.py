@@ -201,14 +201,7 @@ def _notifications_walk(page: Any, live: Live, shoot: Shots, expect: Any) -> Non
     """A node scraped through AAMI (its scrape health on its page); a channel with a
     secret, a route to it, and the route tester naming it; the audit and token pages."""
     url = live.url
-    assert live.api("POST", "/api/v1/groups", json={"id": "prod", "name": "production"})
-    target = {
-        "hostname": "gpu-node-01",
-        "ip_address": "127.0.0.1",
-        "group_ids": ["prod"],
-        "exporters": [{"type": "node_exporter", "port": live.node_exporter_port}],
-    }
-    assert live.api("POST", "/api/v1/targets", json=target).status_code == 201
+    live.scraped_node()
     page.goto(f"{url}/ui/login")
     page.get_by_label("API token").fill(TOKEN)
     page.get_by_role("button", name="Log in").click()

@@ -32,14 +32,7 @@ def _setup(live: Live) -> None:
     """Three alerts on gpu-node-01: Flappy (active, flips), Source (silenced, and it
     inhibits) and Muted (inhibited by Source)."""
     _flap(live, 1)
-    assert live.api("POST", "/api/v1/groups", json={"id": "prod", "name": "production"})
-    target = {
-        "hostname": "gpu-node-01",
-        "ip_address": "127.0.0.1",
-        "group_ids": ["prod"],
-        "exporters": [{"type": "node_exporter", "port": live.node_exporter_port}],
-    }
-    assert live.api("POST", "/api/v1/targets", json=target).status_code == 201
+    live.scraped_node()
     for name, severity, query, labels in (
         ("Flappy", "critical", 'aami_browser_flap{group_id="{{.group_id}}"} > {{.threshold}}', {}),
         ("Source", "info", BUILD, {"browser_inhibitor": "yes"}),

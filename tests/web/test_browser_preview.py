@@ -41,14 +41,7 @@ def gpu0_is(live: Live, value: int) -> bool:
 def setup(live: Live) -> str:
     """A group with node_exporter scraped through AAMI, the template and a rule of it."""
     write_temps(live, 70)
-    assert live.api("POST", "/api/v1/groups", json={"id": "prod", "name": "production"})
-    target = {
-        "hostname": "gpu-node-01",
-        "ip_address": "127.0.0.1",
-        "group_ids": ["prod"],
-        "exporters": [{"type": "node_exporter", "port": live.node_exporter_port}],
-    }
-    assert live.api("POST", "/api/v1/targets", json=target).status_code == 201
+    live.scraped_node()
     assert live.api("POST", "/api/v1/alert-templates", json=TEMPLATE).status_code == 201
     rule = live.api(
         "POST",

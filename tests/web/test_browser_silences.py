@@ -51,14 +51,7 @@ def _silence_state(live: Live, silence_id: str) -> str:
 
 def _two_alerts_firing(live: Live) -> str:
     """Make the alerts of GPU 0 and GPU 1 fire through AAMI's rule; their alertname."""
-    assert live.api("POST", "/api/v1/groups", json={"id": "prod", "name": "production"})
-    target = {
-        "hostname": "gpu-node-01",
-        "ip_address": "127.0.0.1",
-        "group_ids": ["prod"],
-        "exporters": [{"type": "node_exporter", "port": live.node_exporter_port}],
-    }
-    assert live.api("POST", "/api/v1/targets", json=target).status_code == 201
+    live.scraped_node()
     _write_textfile(live, {"0": 95, "1": 97})
     template = {
         "name": "GPUTooHot",
