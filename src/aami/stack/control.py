@@ -44,6 +44,7 @@ STATE_ENTRIES = (
     RECORD,
     TOKEN,
     "sd-token",
+    "history-token",
     "signing.key",
     "aami.db",
     "aami.db-wal",
