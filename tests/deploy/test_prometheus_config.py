@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -17,9 +18,19 @@ def _config() -> dict[str, Any]:
     return config
 
 
-def test_promtool_accepts_it() -> None:
+def test_promtool_accepts_it(tmp_path: Path) -> None:
+    # promtool reads a scrape job's token file: the shipped path, here a file of the test's
+    config = _config()
+    token = tmp_path / "aami-token"
+    token.write_text("a-token")
+    for job in config["scrape_configs"]:
+        if "authorization" in job:
+            assert job["authorization"]["credentials_file"] == "/etc/prometheus/aami-token"
+            job["authorization"]["credentials_file"] = str(token)
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(config, sort_keys=False))
     result = subprocess.run(
-        [binary("promtool"), "check", "config", str(SHIPPED)],
+        [binary("promtool"), "check", "config", str(checked)],
         capture_output=True,
         text=True,
         check=False,
@@ -51,3 +62,12 @@ def test_sd_jobs_use_the_endpoint_with_a_token_and_never_relabel_job() -> None:
         assert sd["authorization"]["credentials_file"]
         for relabel in jobs[name].get("relabel_configs", []):
             assert relabel.get("target_label") not in {"job", "__address__"}
+
+
+def test_the_thresholds_job_keeps_group_labels() -> None:
+    jobs = {job["job_name"]: job for job in _config()["scrape_configs"]}
+    job = jobs["aami-thresholds"]
+    assert job["metrics_path"] == "/api/v1/prometheus/thresholds"
+    assert job["honor_labels"] is True
+    assert job["authorization"]["type"] == "Bearer"
+    assert job["static_configs"][0]["targets"] == jobs["aami"]["static_configs"][0]["targets"]

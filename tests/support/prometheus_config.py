@@ -42,11 +42,14 @@ def shipped_config_for_test(
             sd["refresh_interval"] = interval
             sd["authorization"]["credentials_file"] = str(token_file)
             _trust(sd, server.scheme, ca_file)
-        if job["job_name"] == "aami":
+        at_aami = job["job_name"] in ("aami", "aami-thresholds")
+        if at_aami:
             job["scheme"] = server.scheme
             _trust(job, server.scheme, ca_file)
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(token_file)
         for static in job.get("static_configs", []):
-            own = server.netloc if job["job_name"] == "aami" else f"127.0.0.1:{prometheus_port}"
+            own = server.netloc if at_aami else f"127.0.0.1:{prometheus_port}"
             static["targets"] = [own]
     if alertmanager is None:
         config.pop("alerting", None)

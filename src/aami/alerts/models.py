@@ -28,6 +28,10 @@ class AlertTemplate(TimestampMixin, Base):
     for_duration: Mapped[str] = mapped_column(String(32), default="5m")
     labels: Mapped[dict[str, str]] = mapped_column(default=dict)
     annotations: Mapped[dict[str, str]] = mapped_column(default=dict)
+    # "per_group": one rule per group; "compact": one rule joined on aami_threshold series.
+    threshold_mode: Mapped[str] = mapped_column(
+        String(16), default="per_group", server_default="per_group"
+    )
 
 
 class AlertRule(TimestampMixin, Base):

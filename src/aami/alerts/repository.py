@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy import or_, select
 
+from aami.alerts.compact import COMPACT
 from aami.alerts.models import GLOBAL_SCOPE, AlertRule, AlertTemplate
 from aami.common.repository import Repository, text_search
 
@@ -91,6 +92,58 @@ class AlertRuleRepository(Repository[AlertRule]):
                 select(AlertRule.scope_key).where(AlertRule.enabled.is_(True)).distinct()
             )
         )
+
+    def publishing_scopes(self) -> set[str]:
+        """The scopes that have a rule file: a per-group template's enabled rule is in its
+        own scope, a compact template's enabled rules are in the global file."""
+        rows = self.session.execute(
+            select(AlertRule.scope_key, AlertTemplate.threshold_mode)
+            .join(AlertTemplate, AlertTemplate.id == AlertRule.template_id)
+            .where(AlertRule.enabled.is_(True))
+            .distinct()
+        )
+        return {GLOBAL_SCOPE if mode == COMPACT else scope for scope, mode in rows}
+
+    def per_group_enabled_in_scopes(self, scope_keys: Collection[str]) -> Sequence[AlertRule]:
+        """Enabled rules of these scopes whose template publishes one rule per group."""
+        query = (
+            select(AlertRule)
+            .join(AlertTemplate, AlertTemplate.id == AlertRule.template_id)
+            .where(
+                AlertRule.enabled.is_(True),
+                AlertRule.scope_key.in_(list(scope_keys)),
+                AlertTemplate.threshold_mode != COMPACT,
+            )
+        )
+        return self.session.scalars(query.order_by(AlertRule.scope_key, AlertRule.id)).all()
+
+    def compact_templates_in_use(self) -> Sequence[AlertTemplate]:
+        """Templates in compact threshold mode that have an enabled rule, by name."""
+        used = select(AlertRule.template_id).where(AlertRule.enabled.is_(True))
+        return self.session.scalars(
+            select(AlertTemplate)
+            .where(AlertTemplate.threshold_mode == COMPACT, AlertTemplate.id.in_(used))
+            .order_by(AlertTemplate.name)
+        ).all()
+
+    def compact_rules(self) -> Sequence[AlertRule]:
+        """Enabled group rules of the templates in compact threshold mode."""
+        query = (
+            select(AlertRule)
+            .join(AlertTemplate, AlertTemplate.id == AlertRule.template_id)
+            .where(
+                AlertRule.enabled.is_(True),
+                AlertRule.group_id.is_not(None),
+                AlertTemplate.threshold_mode == COMPACT,
+            )
+        )
+        return self.session.scalars(query.order_by(AlertRule.template_id, AlertRule.id)).all()
+
+    def has_enabled_rules(self, template_id: str) -> bool:
+        query = select(AlertRule.id).where(
+            AlertRule.template_id == template_id, AlertRule.enabled.is_(True)
+        )
+        return self.session.scalar(query.limit(1)) is not None
 
     def effective_for_group(self, group_id: str | None) -> Sequence[AlertRule]:
         """Enabled rules of one group and the global ones."""

@@ -14,6 +14,13 @@ from aami.common.schemas import LABEL_NAME, Labels, PartialUpdate, ReadModel
 Severity = Literal["critical", "warning", "info"]
 Scalar = str | int | float | bool
 ParameterType = Literal["number", "integer", "duration", "enum", "label_value"]
+ThresholdMode = Literal["per_group", "compact"]
+THRESHOLD_MODE_DOC = (
+    "per_group (default): one rule per group, alert named Template_Group; compact: one rule "
+    "for the template, named as the template, comparing against the aami_threshold series "
+    "AAMI serves, so a threshold change needs no Prometheus reload (422 when the query or "
+    "the rules cannot be published that way, saying why)"
+)
 
 
 def _alert_name(value: str) -> str:
@@ -107,6 +114,7 @@ class AlertTemplateCreate(BaseModel):
     for_duration: Duration = "5m"
     labels: Labels = Field(default_factory=dict)
     annotations: Annotations = Field(default_factory=dict)
+    threshold_mode: ThresholdMode = Field(default="per_group", description=THRESHOLD_MODE_DOC)
 
 
 class AlertTemplateUpdate(PartialUpdate):
@@ -119,6 +127,7 @@ class AlertTemplateUpdate(PartialUpdate):
     for_duration: Duration | None = None
     labels: Labels | None = None
     annotations: Annotations | None = None
+    threshold_mode: ThresholdMode | None = Field(default=None, description=THRESHOLD_MODE_DOC)
 
 
 class AlertTemplateRead(ReadModel):
@@ -132,6 +141,7 @@ class AlertTemplateRead(ReadModel):
     for_duration: str
     labels: dict[str, str]
     annotations: dict[str, str]
+    threshold_mode: ThresholdMode = "per_group"
     created_at: datetime
     updated_at: datetime
 

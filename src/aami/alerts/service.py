@@ -7,6 +7,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from aami.alerts.compact import (
+    COMPACT,
+    CompactRefused,
+    ThresholdSample,
+    check_compact_rule,
+    plan_compact,
+    render_compact_rule,
+)
 from aami.alerts.models import GLOBAL_SCOPE, AlertRule, AlertTemplate
 from aami.alerts.parameters import (
     ParameterError,
@@ -86,12 +94,56 @@ def render(rule: AlertRule, *, template: TemplateSpec | None = None) -> dict[str
     )
 
 
+def is_compact(template: AlertTemplate) -> bool:
+    return template.threshold_mode == COMPACT
+
+
+def render_compact(template: AlertTemplate) -> dict[str, Any]:
+    """A compact template's one rule; raises RenderError (CompactRefused says why)."""
+    return render_compact_rule(spec_of(template))
+
+
+def thresholds(session: Session) -> list[ThresholdSample]:
+    """The threshold of every enabled group rule of the templates in compact mode; a rule
+    that has no valid threshold (it could not be saved so) is left out."""
+    plans: dict[str, str | None] = {}
+    samples = []
+    for rule in AlertRuleRepository(session).compact_rules():
+        template, group = rule.template, rule.group
+        if group is None:
+            continue
+        spec = spec_of(template)
+        if template.id not in plans:
+            try:
+                plans[template.id] = plan_compact(spec).threshold_key
+            except RenderError:
+                plans[template.id] = None
+        key = plans[template.id]
+        if key is None:
+            continue
+        try:
+            value = check_compact_rule(
+                spec,
+                key,
+                group_id=group.id,
+                config=rule.config,
+                labels=rule.labels,
+                annotations=rule.annotations,
+            )
+        except CompactRefused:
+            continue
+        samples.append(ThresholdSample(template.name, group.id, group.name, key, value))
+    return samples
+
+
 def read_rule(rule: AlertRule) -> AlertRuleRead:
     """The API view of a rule, with its rendered form (or why it cannot render)."""
     rendered: RenderedRuleRead | None = None
     error: str | None = None
     try:
-        rendered = RenderedRuleRead.model_validate(render(rule))
+        # A compact template's rules share its one published rule (thresholds aside).
+        published = render_compact(rule.template) if is_compact(rule.template) else render(rule)
+        rendered = RenderedRuleRead.model_validate(published)
     except RenderError as exc:
         error = str(exc)
     return AlertRuleRead(
@@ -171,9 +223,36 @@ def _check_template(session: Session, template: AlertTemplate) -> None:
         except (ParameterError, RenderError) as exc:
             where = f"group {rule.group_id}" if rule.group_id else "the global rule"
             raise Invalid(f"the change breaks the rule {rule.id} ({where}): {exc}") from None
+    if is_compact(template):
+        rendered.append(_check_compact(session, template))
     checker = _checker(session)
     if checker is not None:
         checker.check(rendered)
+
+
+def _check_compact(session: Session, template: AlertTemplate) -> dict[str, Any]:
+    """A compact template's query rewrites, and each of its rules differs from the others
+    in its threshold alone; Invalid says why not. Returns the one rule it publishes."""
+    spec = spec_of(template)
+    try:
+        plan = plan_compact(spec)
+        rule = render_compact_rule(spec, plan)
+        for each in AlertRuleRepository(session).for_template(template.id):
+            _compact_rule_fits(spec, plan.threshold_key, each)
+    except RenderError as exc:
+        raise Invalid(f"threshold_mode: {exc}") from None
+    return rule
+
+
+def _compact_rule_fits(spec: TemplateSpec, key: str, rule: AlertRule) -> None:
+    check_compact_rule(
+        spec,
+        key,
+        group_id=rule.group_id,
+        config=rule.config,
+        labels=rule.labels,
+        annotations=rule.annotations,
+    )
 
 
 def create_template(session: Session, *, actor: str, data: AlertTemplateCreate) -> AlertTemplate:
@@ -207,6 +286,7 @@ def update_template(
     lock_for_update(session, template)
     changes = data.changes()
     before = _template_snapshot(template)
+    was_compact = is_compact(template)
     if "name" in changes and AlertTemplateRepository(session).name_taken(
         changes["name"], excluding=template.id
     ):
@@ -224,7 +304,10 @@ def update_template(
     _check_template(session, template)
     session.flush()
     rules = AlertRuleRepository(session).for_template(template.id)
-    mark_rule_scopes(session, {rule.scope_key for rule in rules})
+    scopes = {rule.scope_key for rule in rules}
+    if rules and (was_compact or is_compact(template)):
+        scopes.add(GLOBAL_SCOPE)  # the compact rule lives in the global file
+    mark_rule_scopes(session, scopes)
     audit.record(
         session,
         actor=actor,
@@ -327,16 +410,33 @@ def _unknown_keys(rule: AlertRule) -> None:
 
 
 def _check_rule(session: Session, rule: AlertRule) -> None:
-    """The template's parameters take the rule's config, and the rule renders."""
+    """The template's parameters take the rule's config, and the rule renders (and, for a
+    compact template, differs from the others in its threshold alone)."""
     _unknown_keys(rule)
     try:
         check_config(rule.template.name, rule.template.parameters, rule.config)
         rendered = render(rule)
+        if is_compact(rule.template):
+            spec = spec_of(rule.template)
+            _compact_rule_fits(spec, plan_compact(spec).threshold_key, rule)
     except (ParameterError, RenderError) as exc:
         raise Invalid(str(exc)) from None
     checker = _checker(session)
     if checker is not None:
         checker.check([rendered])
+
+
+def _changed_scopes(
+    session: Session, template: AlertTemplate, scopes: set[str], had_enabled: bool
+) -> set[str]:
+    """The rule files a rule change touches. A compact template's rules are thresholds
+    served as metrics: the global file (its one rule) changes only when the template
+    gains its first enabled rule or loses its last; otherwise no file changes and
+    Prometheus is not reloaded (the ``rules`` revision still moves, for the thresholds)."""
+    if not is_compact(template):
+        return scopes
+    has_enabled = AlertRuleRepository(session).has_enabled_rules(template.id)
+    return {GLOBAL_SCOPE} if has_enabled != had_enabled else set()
 
 
 def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> AlertRule:
@@ -365,8 +465,10 @@ def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> Alert
         annotations=data.annotations,
     )
     _check_rule(session, rule)
+    had = is_compact(template) and repo.has_enabled_rules(template.id)
     repo.add(rule)
-    mark_rule_scopes(session, {scope_key})
+    session.flush()
+    mark_rule_scopes(session, _changed_scopes(session, template, {scope_key}, had))
     audit.record(
         session,
         actor=actor,
@@ -390,6 +492,7 @@ def update_rule(
     change, ``null`` removes one) unless ``replace_config``: then it is the whole config,
     as a form or a configuration document states it."""
     lock_for_update(session, rule)
+    had = AlertRuleRepository(session).has_enabled_rules(rule.template_id)
     changes = data.changes()
     if "config" in changes:
         changes["config"] = merge_patch({} if replace_config else rule.config, changes["config"])
@@ -407,7 +510,9 @@ def update_rule(
         setattr(rule, field, value)
     _check_rule(session, rule)
     session.flush()
-    mark_rule_scopes(session, {old_scope, rule.scope_key})
+    mark_rule_scopes(
+        session, _changed_scopes(session, rule.template, {old_scope, rule.scope_key}, had)
+    )
     audit.record(
         session,
         actor=actor,
@@ -424,8 +529,12 @@ def delete_rule(session: Session, *, actor: str, rule: AlertRule) -> None:
     lock_for_update(session, rule)
     before = _rule_snapshot(rule)
     scope = rule.scope_key
-    AlertRuleRepository(session).delete(rule)
-    mark_rule_scopes(session, {scope})
+    template = rule.template
+    repo = AlertRuleRepository(session)
+    had = repo.has_enabled_rules(template.id)
+    repo.delete(rule)
+    session.flush()
+    mark_rule_scopes(session, _changed_scopes(session, template, {scope}, had))
     audit.record(
         session,
         actor=actor,

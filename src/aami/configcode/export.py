@@ -59,6 +59,7 @@ def export_alert_template(template: AlertTemplate) -> Fields:
         "for_duration": template.for_duration,
         "labels": dict(template.labels),
         "annotations": dict(template.annotations),
+        "threshold_mode": template.threshold_mode,
     }
 
 

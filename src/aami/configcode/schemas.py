@@ -91,6 +91,7 @@ class AlertTemplateEntry(_Entry):
     for_duration: str
     labels: dict[str, str]
     annotations: dict[str, str]
+    threshold_mode: str = Field(default="per_group", description="per_group or compact")
 
 
 class AlertRuleEntry(_Entry):

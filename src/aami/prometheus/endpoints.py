@@ -1,17 +1,19 @@
-"""/api/v1/sd/prometheus: Prometheus HTTP service discovery."""
+"""/api/v1/sd/prometheus: Prometheus HTTP service discovery; /api/v1/prometheus/thresholds:
+the thresholds of the templates in compact threshold mode, for Prometheus to scrape."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from aami.api.deps import SdReaderDep, SessionDep
 from aami.api.state import services
 from aami.common.http_cache import conditional_response
 from aami.common.ids import ID_PATTERN
 from aami.prometheus.schemas import SdTargetGroup
-from aami.prometheus.service import service_discovery
+from aami.prometheus.service import service_discovery, thresholds_document
 from aami.targets.schemas import ExporterType
 
 router = APIRouter(tags=["service discovery"])
@@ -37,3 +39,31 @@ def prometheus_sd(
         session, cache=services(request).sd_cache, exporter_type=exporter_type, group_id=group_id
     )
     return conditional_response(doc.body, doc.etag, if_none_match)
+
+
+THRESHOLDS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.get(
+    "/prometheus/thresholds",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "aami_threshold series in the Prometheus text exposition format",
+        },
+        304: {"description": "unchanged"},
+    },
+)
+def prometheus_thresholds(
+    request: Request,
+    session: SessionDep,
+    _: SdReaderDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """One ``aami_threshold{template, param, group_id, group}`` series per enabled group
+    rule of each template in compact threshold mode, its value the rule's threshold.
+    Scraped by Prometheus (job ``aami-thresholds``, ``honor_labels: true``) with the
+    service-discovery token or the admin token."""
+    doc = thresholds_document(session, cache=services(request).sd_cache)
+    return conditional_response(doc.body, doc.etag, if_none_match, media_type=THRESHOLDS_MEDIA_TYPE)

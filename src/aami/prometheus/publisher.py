@@ -26,10 +26,10 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from aami.alerts.models import AlertRule
+from aami.alerts.models import GLOBAL_SCOPE, AlertRule
 from aami.alerts.rendering import RenderError
 from aami.alerts.repository import AlertRuleRepository
-from aami.alerts.service import render
+from aami.alerts.service import render, render_compact
 from aami.db.revisions import RevisionRepository
 from aami.db.session import session_scope
 from aami.prometheus.client import (
@@ -148,7 +148,7 @@ class RulePublisher:
         (Prometheus), as they are now."""
         with session_scope(self.factory) as session:
             revisions = RevisionRepository(session).rule_scopes()
-            active = AlertRuleRepository(session).scopes_with_enabled_rules()
+            active = AlertRuleRepository(session).publishing_scopes()
         desired = {scope: revisions.get(scope, 0) for scope in active}
         written = self.store.written()
         if not loaded:
@@ -267,7 +267,9 @@ class RulePublisher:
         if not scopes:
             return {}
         with session_scope(self.factory) as session:
-            rules = AlertRuleRepository(session).enabled_in_scopes(scopes)
+            repo = AlertRuleRepository(session)
+            rules = repo.per_group_enabled_in_scopes(scopes)
+            compact = repo.compact_templates_in_use() if GLOBAL_SCOPE in scopes else []
             by_scope: dict[str, list[AlertRule]] = defaultdict(list)
             for rule in rules:
                 by_scope[rule.scope_key].append(rule)
@@ -275,15 +277,17 @@ class RulePublisher:
             for scope in sorted(scopes):
                 name = self.store.file_name(scope)
                 scope_rules = by_scope.get(scope, [])
-                if not scope_rules:
+                templates = compact if scope == GLOBAL_SCOPE else []
+                if not scope_rules and not templates:
                     continue
                 try:
                     rendered = [render(rule) for rule in scope_rules]
+                    rendered += [render_compact(template) for template in templates]
                 except RenderError as exc:
                     result.files_rejected[name] = str(exc)
                     errors[scope] = str(exc)
                     continue
-                group = scope_rules[0].group
+                group = scope_rules[0].group if scope_rules else None
                 content, _ = build_rule_file(
                     scope,
                     rendered,

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from aami.alerts import parameters
 from aami.alerts import service as alerts
+from aami.alerts.compact import exposition
 from aami.alerts.models import GLOBAL_SCOPE, AlertRule, AlertTemplate
 from aami.alerts.rendering import (
     FOR_KEY,
@@ -47,8 +48,10 @@ from aami.alerts.rendering import (
 )
 from aami.alerts.repository import AlertRuleRepository
 from aami.common.durations import parse_duration
+from aami.common.http_cache import etag_of
 from aami.common.patch import merge_patch
 from aami.common.schemas import Page, PageParams
+from aami.db.revisions import RevisionRepository
 from aami.errors import Invalid, NotFound
 from aami.groups import service as groups
 from aami.prometheus.backtest import MAX_POINTS, Episodes, count_episodes, grid_step
@@ -101,6 +104,7 @@ __all__ = [
     "sync_report",
     "template_impact",
     "template_spec",
+    "thresholds_document",
 ]
 
 # The revision every file of ``comparable_rule_files`` is stamped with: never a published one.
@@ -120,6 +124,23 @@ def service_discovery(
     if doc is None:
         rows, memberships = repo.sd_rows(exporter_type=exporter_type, group_id=group_id)
         doc = make_document(build_sd(rows, memberships))
+        cache.put(key, doc)
+    return doc
+
+
+# The thresholds document shares the SD documents' cache under a key of its own: its
+# revision is the ``rules`` counter's, which every rule, template and group change moves.
+_THRESHOLDS = "aami_thresholds"
+
+
+def thresholds_document(session: Session, *, cache: SdCache) -> SdDocument:
+    """The ``aami_threshold`` series of the templates in compact threshold mode (Prometheus
+    text format) at the current rules revision."""
+    key = (RevisionRepository(session).area("rules"), _THRESHOLDS, None)
+    doc = cache.get(key)
+    if doc is None:
+        body = exposition(alerts.thresholds(session))
+        doc = SdDocument(body=body, etag=etag_of(body))
         cache.put(key, doc)
     return doc
 
@@ -230,10 +251,18 @@ def effective_rules(session: Session, *, target: str) -> EffectiveRules:
     )
 
 
-def render_scope(scope: str, rules: Sequence[AlertRule], *, revision: int) -> str:
+def render_scope(
+    scope: str,
+    rules: Sequence[AlertRule],
+    *,
+    revision: int,
+    compact: Sequence[AlertTemplate] = (),
+) -> str:
     """A scope's rule file (``""`` is the global one) as the publisher writes it, stamped
-    with ``revision``; raises RenderError when a rule does not render."""
+    with ``revision``; raises RenderError when a rule does not render. ``compact``: the
+    templates in compact threshold mode, whose one rule each is in the global file."""
     rendered = [alerts.render(rule) for rule in rules]
+    rendered += [alerts.render_compact(template) for template in compact]
     group = rules[0].group if rules else None
     content, _ = build_rule_file(
         scope,
@@ -248,14 +277,24 @@ def comparable_rule_files(session: Session) -> dict[str, str]:
     """Every rule file the enabled rules make now, by name, rendered by ``render_scope`` at
     ``COMPARISON_REVISION``: two calls give equal texts exactly when the files' rules are
     equal. A scope that does not render gets a comment saying why."""
+    repo = AlertRuleRepository(session)
     by_scope: dict[str, list[AlertRule]] = defaultdict(list)
-    for rule in AlertRuleRepository(session).enabled_in_scopes(None):
-        by_scope[rule.scope_key].append(rule)
+    for rule in repo.enabled_in_scopes(None):
+        if not alerts.is_compact(rule.template):
+            by_scope[rule.scope_key].append(rule)
+    compact = repo.compact_templates_in_use()
+    if compact:
+        by_scope.setdefault(GLOBAL_SCOPE, [])
     files: dict[str, str] = {}
     for scope, rules in sorted(by_scope.items()):
         name = RuleFileStore.file_name(scope)
         try:
-            files[name] = render_scope(scope, rules, revision=COMPARISON_REVISION)
+            files[name] = render_scope(
+                scope,
+                rules,
+                revision=COMPARISON_REVISION,
+                compact=compact if scope == GLOBAL_SCOPE else (),
+            )
         except RenderError as exc:
             files[name] = f"# cannot render: {exc}"
     return files

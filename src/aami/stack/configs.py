@@ -60,6 +60,16 @@ def prometheus_config(
                 **tls,
                 "static_configs": [{"targets": [server_url.split("://", 1)[-1]]}],
             },
+            # the thresholds of the templates in compact threshold mode
+            {
+                "job_name": "aami-thresholds",
+                "scheme": server_url.split("://", 1)[0],
+                "metrics_path": "/api/v1/prometheus/thresholds",
+                "honor_labels": True,
+                "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
+                **tls,
+                "static_configs": [{"targets": [server_url.split("://", 1)[-1]]}],
+            },
         ],
     }
     if alertmanagers:
