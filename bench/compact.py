@@ -370,20 +370,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--groups", default="1,100,1000")
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        default=0,
+        help="a fixed fleet of this many nodes split over the groups (instead of --nodes "
+        "per group), so every size evaluates the same series",
+    )
     parser.add_argument("--interval", type=int, default=5)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--change-groups", type=int, default=1000)
     args = parser.parse_args()
     sizes = [int(size) for size in args.groups.split(",")]
+    fleet = (
+        f"a fleet of {args.fleet} nodes split over the groups"
+        if args.fleet
+        else f"{args.nodes} nodes per group"
+    )
     print(
-        f"{os.cpu_count()} cores; {args.nodes} nodes per group, {TEMPLATES} templates, "
+        f"{os.cpu_count()} cores; {fleet}, {TEMPLATES} templates, "
         f"scrape and evaluation every {args.interval}s",
         flush=True,
     )
     runs: list[Run] = []
     for groups in sizes:
-        body = exposition(groups, args.nodes)
+        body = exposition(groups, max(3, args.fleet // groups) if args.fleet else args.nodes)
         with exporter(body) as port:
             for mode in ("per_group", "compact"):
                 run = Run(mode, groups)
