@@ -182,6 +182,7 @@ class Run:
     to_fire: list[float] = field(default_factory=list)
     to_resolve: list[float] = field(default_factory=list)
     reloads: int = 0
+    cpu_per_cycle: float = 0.0  # Prometheus's CPU seconds per evaluation interval
 
 
 @dataclass
@@ -325,15 +326,28 @@ def started(
                 process.wait()
 
 
-def measure_eval(stack: Stack, run: Run, samples: int) -> None:
+def _cpu_seconds(stack: Stack) -> float:
+    ((_, value),) = stack.own_metrics()["process_cpu_seconds_total"]
+    return value
+
+
+def measure_eval(stack: Stack, run: Run, samples: int, interval: int) -> None:
+    """The rule groups' summed wall-clock durations per cycle (which overstate the work
+    when many groups queue for the same cores), and Prometheus's CPU seconds per interval
+    over the same cycles (scrapes included: the same in both modes)."""
     _, oldest, _ = _eval_state(stack)
+    cpu_start, wall_start = _cpu_seconds(stack), time.monotonic()
     # two full cycles after everything is loaded and scraped, then one sample per cycle
-    for _ in range(samples + 2):
+    for index in range(samples + 2):
         wait_until(
             lambda after=oldest: _eval_state(stack)[1] > after, 600, "an evaluation cycle", 0.2
         )
         total, oldest, _ = _eval_state(stack)
         run.eval_seconds.append(total)
+        if index == 1:
+            cpu_start, wall_start = _cpu_seconds(stack), time.monotonic()
+    cycles = (time.monotonic() - wall_start) / interval
+    run.cpu_per_cycle = (_cpu_seconds(stack) - cpu_start) / cycles
     del run.eval_seconds[:2]
     result = stack.query('count(ALERTS{alertstate="firing"})')
     run.firing = int(float(result[0]["value"][1])) if result else 0
@@ -403,13 +417,14 @@ def main() -> None:
                     started_at = time.perf_counter()
                     with started(Path(tmp_name), args, groups, mode, port) as stack:
                         setup = time.perf_counter() - started_at
-                        measure_eval(stack, run, args.samples)
+                        measure_eval(stack, run, args.samples, args.interval)
                         if groups == args.change_groups:
                             measure_change(stack, run, args.changes)
                 runs.append(run)
                 print(
                     f"{groups:5d} groups x {TEMPLATES} {mode:9s} (set-up {setup:.0f}s): "
                     f"rule evaluation per cycle {summary(run.eval_seconds)}; "
+                    f"Prometheus CPU {run.cpu_per_cycle:.2f} s per {args.interval}s cycle; "
                     f"{run.firing} alerts firing",
                     flush=True,
                 )
@@ -420,6 +435,10 @@ def main() -> None:
                         f"      Prometheus reloads for {2 * args.changes} changes: {run.reloads}",
                         flush=True,
                     )
+    print("\nPrometheus CPU seconds per cycle (per_group / compact):")
+    for groups in sizes:
+        cpu = {r.mode: r.cpu_per_cycle for r in runs if r.groups == groups}
+        print(f"  {groups:5d} groups: {cpu['per_group']:6.2f} s / {cpu['compact']:6.2f} s")
     print("\nrule evaluation per cycle, median (per_group / compact):")
     for groups in sizes:
         pair = {r.mode: statistics.median(r.eval_seconds) for r in runs if r.groups == groups}
