@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import make_url
+from starlette.middleware import Middleware
 
 from aami import __version__
 from aami.alertmanager.client import AlertmanagerClient
@@ -32,6 +33,7 @@ from aami.auth.tokens import NodeTokenCache
 from aami.checks.endpoints import checks_router
 from aami.checks.endpoints import policies_router as script_policies_router
 from aami.checks.endpoints import templates_router as script_templates_router
+from aami.checks.fast_path import ChecksFastPath
 from aami.checks.service import ChecksCache
 from aami.common.changes import on_rule_scopes_committed
 from aami.common.schemas import ERROR_RESPONSES
@@ -102,6 +104,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         version=__version__,
         description="Alerting configuration for AI-accelerator clusters.",
         lifespan=lifespan,
+        # Innermost: nodes' polls answered from the caches, inside the guard and the metrics
+        # middleware added below (aami.checks.fast_path).
+        middleware=[Middleware(ChecksFastPath)],
     )
     factory = make_sessionmaker(engine)
     revisions = RevisionCache(factory)

@@ -344,9 +344,13 @@ class AamiServer(uvicorn.Server):
         super().__init__(config)
         self.guard = guard
         self._tls_watch: asyncio.Task[None] | None = None
+        # With sockets bound beforehand (``--workers``) uvicorn says nothing; one worker does.
+        self.announce = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
+        if sockets is not None and self.started and self.announce:
+            self._log_started_message(sockets)
         tls = self.guard.tls
         if tls is None or not self.started:
             return

@@ -74,11 +74,18 @@ def server(
         Path | None,
         typer.Option(help="PEM private key of --tls-cert (env AAMI_TLS_KEY_FILE)"),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="AAMI_WORKERS", min=0, help="server processes; 0: one per core (see docs)"
+        ),
+    ] = 1,
 ) -> None:
     """Run the API server (migrates the database first).
 
     With a certificate and key it serves HTTPS only; SIGHUP (or a changed file, within
-    30 s) loads a renewed certificate without a restart.
+    30 s) loads a renewed certificate without a restart. With --workers N, N processes
+    serve the same address (a supervisor restarts any that dies).
     """
     import ssl
 
@@ -124,6 +131,14 @@ def server(
         max_header_bytes=settings.max_header_bytes,
         keep_alive_timeout=settings.keep_alive_timeout,
     )
+    if workers != 1:
+        from aami.workers import run_workers
+
+        del application  # each worker builds its own
+        code = run_workers(
+            settings, host=host, port=port, log_level=log_level, limits=limits, workers=workers
+        )
+        raise typer.Exit(code)
     instance = build_server(
         application, host=host, port=port, log_level=log_level, limits=limits, tls=tls
     )

@@ -222,13 +222,21 @@ class Reconciler:
             due = min(due, max(min(quiet, overdue), 0.0))
         return due
 
+    def _wake(self, now: float) -> float:
+        """When the thread next has work. A standby runs no passes: it only watches the
+        lease and refuses tickets, so the targets' due times (long past: no pass moves
+        them) must not wake it, or it would spin."""
+        if not self.lease.held:
+            return now if any(s.tickets for s in self.states.values()) else self._next_watch
+        return min([self._next_watch] + [self._due(s, now) for s in self.states.values()])
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 if self._stop:
                     return
                 now = time.monotonic()
-                wake = min([self._next_watch] + [self._due(s, now) for s in self.states.values()])
+                wake = self._wake(now)
                 if wake > now:
                     self._cond.wait(min(wake - now, self.timing.watch_interval))
                 if self._stop:

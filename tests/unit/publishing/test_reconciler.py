@@ -245,3 +245,34 @@ def test_history_is_pruned_by_count_and_age(factory: sessionmaker[Session]) -> N
         assert total == 20
         assert rows[-1].error == "e10"
         assert repo.find(target="alertmanager", offset=0, limit=10)[1] == 1
+
+
+def test_a_standby_waits_instead_of_spinning(
+    engine: Engine, factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = ScriptedTarget()
+    target.failing = False
+    leader = _reconciler(engine, factory, tmp_path, target)
+    standby = _reconciler(engine, factory, tmp_path, ScriptedTarget())
+    ticks = itertools.count()
+    real_tick = standby._tick
+
+    def counted() -> None:
+        next(ticks)
+        real_tick()
+
+    monkeypatch.setattr(standby, "_tick", counted)
+    leader.start()
+    try:
+        wait_for(lambda: leader.is_leader, timeout=10, what="leadership")
+        standby.start()
+        # Its targets are due (no pass ever moves them) and a change is marked: still, a
+        # standby only wakes to watch the lease (every 0.1 s here).
+        standby.mark(Target.PROMETHEUS, {"g"})
+        before = next(ticks)
+        time.sleep(1.0)  # a window to count ticks in
+        assert next(ticks) - before < 40
+        assert not standby.is_leader
+    finally:
+        standby.stop()
+        leader.stop()
