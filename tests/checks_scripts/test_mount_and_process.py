@@ -66,6 +66,7 @@ def long_named_process(tmp_path: Path) -> Iterator[str]:
         process.wait()
 
 
+@pytest.mark.xdist_group("nvidia-persistenced")  # each sees the processes the other starts
 def test_process_running_matches_names_longer_than_comm(
     tmp_path: Path, long_named_process: str
 ) -> None:
@@ -77,6 +78,7 @@ def test_process_running_matches_names_longer_than_comm(
     assert result.value("aami_process_running", process="nv-fabricmanager") == 0
 
 
+@pytest.mark.xdist_group("nvidia-persistenced")  # each sees the processes the other starts
 def test_process_running_does_not_count_a_truncated_prefix(tmp_path: Path) -> None:
     # A process named nvidia-persistenced-x has the same 15-byte comm: not a match.
     sleep = shutil.which("sleep")
