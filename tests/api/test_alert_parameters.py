@@ -7,18 +7,16 @@ import json
 from typing import Any
 
 import pytest
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from aami.alerts.defaults import DEFAULT_ALERT_TEMPLATES
 from aami.app import create_app
 from aami.config import Settings
-from aami.db.migrate import alembic_config
-from aami.db.session import make_engine
 from tests.api.test_checks import MOUNT_CHECK
 from tests.conftest import AUTH
 from tests.support.api import create, error
+from tests.support.migrations import migrate
 
 GPU_TEMP = {
     "name": "HighGPUTemp",
@@ -285,24 +283,10 @@ def test_the_shipped_templates_declare_typed_thresholds(client: TestClient) -> N
         assert threshold["min"] == 0, item["name"]
 
 
-def _migrate(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    config = alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            if revision == "head":
-                command.upgrade(config, revision)
-            else:
-                command.downgrade(config, revision)
-    finally:
-        engine.dispose()
-
-
 def test_the_migration_infers_parameters_of_existing_templates(
     database_url: str, settings: Settings
 ) -> None:
-    _migrate(database_url, "0007")  # before typed parameters
+    migrate(database_url, "0007")  # before typed parameters
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(
@@ -320,7 +304,7 @@ def test_the_migration_infers_parameters_of_existing_templates(
             },
         )
     engine.dispose()
-    _migrate(database_url, "head")
+    migrate(database_url, "head")
     with TestClient(create_app(settings), headers=AUTH) as client:
         template = client.get("/api/v1/alert-templates/OldDisk").json()
         assert {key: spec["type"] for key, spec in template["parameters"].items()} == {

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from aami.db.migrate import alembic_config
 from aami.db.session import make_engine
-
-HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def _migrate(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    config = alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            if revision == "head":
-                command.upgrade(config, revision)
-            else:
-                command.downgrade(config, revision)
-    finally:
-        engine.dispose()
+from tests.support.migrations import HEAD, migrate
 
 
 def _tables(url: str) -> tuple[set[str], set[str], str]:
@@ -67,12 +49,12 @@ def test_alert_history_migration_up_and_down(database_url: str) -> None:
         connection.execute(insert)
     engine.dispose()
 
-    _migrate(database_url, "0008")
+    migrate(database_url, "0008")
     tables, _, version = _tables(database_url)
     assert version == "0008"
     assert "alert_history" not in tables
 
-    _migrate(database_url, "head")
+    migrate(database_url, "head")
     tables, _, version = _tables(database_url)
     assert version == HEAD
     assert "alert_history" in tables

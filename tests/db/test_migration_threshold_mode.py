@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from aami.db.migrate import alembic_config
 from aami.db.session import make_engine
-
-HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def _migrate(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    config = alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            if revision == "head":
-                command.upgrade(config, revision)
-            else:
-                command.downgrade(config, revision)
-    finally:
-        engine.dispose()
+from tests.support.migrations import HEAD, migrate
 
 
 def _columns(url: str) -> tuple[set[str], str]:
@@ -62,13 +44,13 @@ def test_threshold_mode_migration_up_and_down(database_url: str) -> None:
     assert version == HEAD
     assert "threshold_mode" in columns
 
-    _migrate(database_url, "0009")
+    migrate(database_url, "0009")
     columns, version = _columns(database_url)
     assert version == "0009"
     assert "threshold_mode" not in columns
     _insert_template(database_url, "tpl-before")
 
-    _migrate(database_url, "head")
+    migrate(database_url, "head")
     columns, version = _columns(database_url)
     assert version == HEAD
     assert "threshold_mode" in columns
