@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,22 @@ def test_mount_check_without_mountpoint_fails(tmp_path: Path) -> None:
     assert result.samples == {}
 
 
+def exec_done(pid: int, binary: Path) -> bool:
+    """The child has finished exec'ing binary: comm, exe and argv all name it.
+
+    comm changes part-way through exec, before the new argv is in place; a check run in
+    that window sees only the 15-byte comm and (rightly) counts it as the truncated name.
+    """
+    proc = Path(f"/proc/{pid}")
+    try:
+        comm = (proc / "comm").read_text().strip()
+        exe = (proc / "exe").readlink()
+        argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return comm == binary.name[:15] and exe == binary and argv0 == bytes(binary)
+
+
 @pytest.fixture
 def long_named_process(tmp_path: Path) -> Iterator[str]:
     """A process whose executable is named nvidia-persistenced (19 bytes; comm keeps 15)."""
@@ -54,12 +72,7 @@ def long_named_process(tmp_path: Path) -> Iterator[str]:
     shutil.copy(sleep, binary)
     process = subprocess.Popen([str(binary), "300"])
     try:
-        # Until the child has exec'd, its comm is still the parent's.
-        wait_for(
-            lambda: Path(f"/proc/{process.pid}/comm").read_text().strip() == name[:15],
-            timeout=10,
-            what="the process to exec",
-        )  # name[:15]: what the old check compared against, and missed
+        wait_for(lambda: exec_done(process.pid, binary), timeout=10, what="the process to exec")
         yield name
     finally:
         process.kill()
@@ -87,17 +100,40 @@ def test_process_running_does_not_count_a_truncated_prefix(tmp_path: Path) -> No
     shutil.copy(sleep, other)
     process = subprocess.Popen([str(other), "300"])
     try:
-        wait_for(
-            lambda: Path(f"/proc/{process.pid}/comm").read_text().strip() == other.name[:15],
-            timeout=10,
-            what="the process to exec",
-        )
+        wait_for(lambda: exec_done(process.pid, other), timeout=10, what="the process to exec")
         config = {"processes": "nvidia-persistenced"}
         result = run("process-running", tmp_path, path=SYSTEM, config=config)
         assert result.value("aami_process_running", process="nvidia-persistenced") == 0
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.xdist_group("nvidia-persistenced")
+def test_process_running_does_not_count_a_zombie(tmp_path: Path) -> None:
+    # The daemon crashed and its parent has not reaped it: comm is still there, but nothing
+    # runs. It must read 0, or the "not running" alert never fires.
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    binary = tmp_path / "nvidia-persistenced"
+    shutil.copy(sleep, binary)
+    process = subprocess.Popen([str(binary), "300"])
+    try:
+        wait_for(lambda: exec_done(process.pid, binary), timeout=10, what="the process to exec")
+        os.kill(process.pid, signal.SIGKILL)  # not waited for: stays a zombie
+        wait_for(lambda: state(process.pid) == "Z", timeout=10, what="the process to die")
+        config = {"processes": "nvidia-persistenced"}
+        result = run("process-running", tmp_path, path=SYSTEM, config=config)
+        assert result.returncode == 0, result.stderr
+        assert result.value("aami_process_running", process="nvidia-persistenced") == 0
+        assert result.value("aami_process_count", process="nvidia-persistenced") == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
 def test_disk_usage(tmp_path: Path) -> None:

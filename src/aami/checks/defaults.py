@@ -181,6 +181,14 @@ def read(path):
         return b""
 
 
+def exited(pid):
+    # A zombie (Z) or dead (X) process is not running, whatever its name: its comm stays
+    # until the parent reaps it, while its argv and exe are already gone.
+    stat = read(f"/proc/{pid}/stat")
+    state = stat.rpartition(b")")[2].split()[:1]
+    return not stat or state in ([b"Z"], [b"X"])
+
+
 def names_of(pid):
     found = set()
     comm = read(f"/proc/{pid}/comm").decode("utf-8", "replace").rstrip("\n")
@@ -214,6 +222,8 @@ counts = dict.fromkeys(wanted, 0)
 me = os.getpid()
 for entry in os.listdir("/proc"):
     if not entry.isdigit() or int(entry) == me:
+        continue
+    if exited(entry):
         continue
     found = names_of(entry)
     for name in wanted:
@@ -681,9 +691,10 @@ DEFAULT_SCRIPT_TEMPLATES: list[dict[str, Any]] = [
         "script_content": PROCESS_RUNNING,
         "language": "python",
         "default_config": {"processes": "sshd"},
-        "version": "2.0.0",
+        "version": "2.1.0",
         "description": "aami_process_running{process} for each comma-separated process "
-        "name, matched on the full executable name, not the 15-byte /proc/PID/comm.",
+        "name, matched on the full executable name, not the 15-byte /proc/PID/comm; "
+        "zombies do not count.",
     },
     {
         "name": "nvme-health",
