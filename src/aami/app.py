@@ -41,6 +41,7 @@ from aami.config import Settings
 from aami.configcode.endpoints import router as config_router
 from aami.db.migrate import upgrade
 from aami.db.session import RevisionCache, make_engine, make_sessionmaker, on_areas_committed
+from aami.evaluators.endpoints import router as evaluators_router
 from aami.groups.endpoints import router as groups_router
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.endpoints import router as sd_router
@@ -208,6 +209,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         alert_templates_router,
         alert_rules_router,
         prometheus_router,
+        evaluators_router,
         script_templates_router,
         script_policies_router,
         tokens_router,

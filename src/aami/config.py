@@ -126,7 +126,13 @@ class Settings(BaseSettings):
     # with Debian's prometheus package and a rule file Prometheus refuses stops all its rules.
     prometheus_validate_rules: bool = Field(default=True, alias="PROMETHEUS_VALIDATE_RULES")
     prometheus_backup_enabled: bool = Field(default=True, alias="PROMETHEUS_BACKUP_ENABLED")
-    alertmanager_url: str = Field(default="http://localhost:9093", alias="ALERTMANAGER_URL")
+    alertmanager_url: str = Field(
+        default="http://localhost:9093",
+        alias="ALERTMANAGER_URL",
+        description="the Alertmanager, or every member of one Alertmanager cluster "
+        "(comma-separated URLs): reads and silences go to any member that answers, the "
+        "managed config is reloaded and confirmed on each",
+    )
     alertmanager_config_path: Path | None = Field(
         default=None,
         description="Alertmanager config file AAMI writes (shipped base + managed routes); "
@@ -155,6 +161,12 @@ class Settings(BaseSettings):
     )
     publish_retry_max: float = Field(
         default=60.0, gt=0, description="the longest wait between retries of a failing publish"
+    )
+    evaluator_stale_after: float = Field(
+        default=120.0,
+        gt=0,
+        description="a remote evaluator that has not reported for this long (a duration) "
+        "is stale: not in sync, whatever it last said",
     )
     publish_history_keep: int = Field(default=1000, ge=10, description="rows kept per target")
     publish_history_days: int = Field(default=30, ge=1, description="rows older than this go")
@@ -296,6 +308,19 @@ class Settings(BaseSettings):
         if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
             raise ValueError("AAMI_HISTORY_WEBHOOK_URL must be an http:// or https:// URL")
         return value
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _alertmanager_urls(cls, value: str) -> str:
+        urls = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        if not urls:
+            raise ValueError("ALERTMANAGER_URL names no Alertmanager")
+        for url in urls:
+            if not re.match(r"^https?://[^\s/,]+(/\S*)?$", url):
+                raise ValueError(f"ALERTMANAGER_URL: {url!r} is not an http:// or https:// URL")
+        if len(set(urls)) < len(urls):
+            raise ValueError("ALERTMANAGER_URL names a member twice")
+        return ",".join(urls)
 
     @field_validator("tls_key_file")
     @classmethod

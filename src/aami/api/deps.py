@@ -18,6 +18,7 @@ from aami.common.schemas import PageParams
 from aami.config import Settings
 from aami.db.session import session_scope
 from aami.errors import Forbidden, Unauthorized
+from aami.evaluators.repository import EvaluatorRepository
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.publisher import RulePublisher
 from aami.prometheus.sd import SdCache
@@ -107,11 +108,16 @@ def _from_memory(app: AppServices, token: str, revision: int) -> Principal | Non
 
 
 def _from_database(app: AppServices, token: str, revision: int) -> Principal:
-    """Look a node token up; 401 when it is nobody's. ``revision`` was read before, so a
-    token revoked meanwhile is cached under the old revision and never believed."""
+    """Look a node token, then an evaluator token, up; 401 when it is nobody's.
+    ``revision`` was read before, so a node token revoked meanwhile is cached under the
+    old revision and never believed. Evaluator tokens are not cached: a rules sync asks
+    once per long poll."""
     token_hash = hash_token(token)
     with session_scope(app.sessionmaker) as session:
         target_id = NodeTokenRepository(session).target_for(token_hash)
+        evaluator = None if target_id else EvaluatorRepository(session).name_for_token(token_hash)
+    if evaluator is not None:
+        return Principal(name=f"evaluator:{evaluator}", role="evaluator", evaluator=evaluator)
     if target_id is None:
         raise Unauthorized("invalid bearer token")
     app.node_tokens.put(token_hash, target_id, revision)

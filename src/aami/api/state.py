@@ -8,7 +8,7 @@ everything else reads it through :func:`services` (or the dependencies in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,7 @@ from aami.auth.tokens import NodeTokenCache
 from aami.checks.service import ChecksCache
 from aami.config import Settings
 from aami.db.session import RevisionCache
+from aami.evaluators.rule_sets import RuleSetCache
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.publisher import RulePublisher
 from aami.prometheus.rule_files import RuleFileStore
@@ -57,6 +58,7 @@ class AppServices:
     alertmanager_publisher: AlertmanagerPublisher
     silence_watcher: SilenceWatcher
     reconciler: Reconciler
+    rule_sets: RuleSetCache = field(default_factory=RuleSetCache)
 
 
 def services(app: Starlette | HTTPConnection) -> AppServices:

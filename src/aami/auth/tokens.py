@@ -19,8 +19,9 @@ class Principal:
     """Who made a request: ``name`` goes into the audit trail."""
 
     name: str
-    role: Literal["admin", "node", "sd", "history"]
+    role: Literal["admin", "node", "sd", "history", "evaluator"]
     target_id: str | None = None
+    evaluator: str | None = None  # the evaluator an evaluator token belongs to
 
 
 def generate_token(prefix: str = "aami") -> str:

@@ -11,6 +11,7 @@ from aami.audit.models import AuditRecord
 from aami.auth.models import UiSession
 from aami.checks.models import ScriptPolicy, ScriptTemplate
 from aami.db.base import Base, ConfigRevision, Heartbeat, RuleScopeRevision
+from aami.evaluators.models import Evaluator
 from aami.groups.models import Group
 from aami.publishing.models import Publish, PublisherEpoch
 from aami.registration.models import BootstrapToken, NodeToken, PendingRegistration
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "BootstrapToken",
     "ConfigRevision",
+    "Evaluator",
     "Exporter",
     "Group",
     "Heartbeat",

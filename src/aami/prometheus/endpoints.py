@@ -8,10 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from aami.api.deps import SdReaderDep, SessionDep
+from aami.api.deps import PrincipalDep, SdReaderDep, SessionDep
 from aami.api.state import services
 from aami.common.http_cache import conditional_response
 from aami.common.ids import ID_PATTERN
+from aami.errors import Forbidden
+from aami.evaluators import service as evaluators
+from aami.evaluators.models import LOCAL
+from aami.evaluators.schemas import NAME_PATTERN
 from aami.prometheus.schemas import SdTargetGroup
 from aami.prometheus.service import service_discovery, thresholds_document
 from aami.targets.schemas import ExporterType
@@ -29,14 +33,34 @@ router = APIRouter(tags=["service discovery"])
 def prometheus_sd(
     request: Request,
     session: SessionDep,
-    _: SdReaderDep,
+    principal: PrincipalDep,
     exporter_type: ExporterType | None = None,
     group_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    evaluator: Annotated[
+        str | None,
+        Query(
+            pattern=NAME_PATTERN,
+            description="only the targets of this evaluator's groups (a shard); its own "
+            "token may read this",
+        ),
+    ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Targets for ``http_sd_configs``; ``group_id`` filters on the primary group."""
+    """Targets for ``http_sd_configs``; ``group_id`` filters on the primary group,
+    ``evaluator`` on membership of any of the evaluator's groups."""
+    if principal.role not in ("admin", "sd"):
+        if principal.role != "evaluator" or evaluator is None:
+            raise Forbidden("this token may not read service discovery")
+        evaluators.may_act_for(principal.role, principal.evaluator, evaluator)
+    member_of = None
+    if evaluator is not None and evaluator != LOCAL:
+        member_of = evaluators.get_or_raise(session, name=evaluator).groups
     doc = service_discovery(
-        session, cache=services(request).sd_cache, exporter_type=exporter_type, group_id=group_id
+        session,
+        cache=services(request).sd_cache,
+        exporter_type=exporter_type,
+        group_id=group_id,
+        member_of=member_of,
     )
     return conditional_response(doc.body, doc.etag, if_none_match)
 

@@ -57,8 +57,9 @@ from aami.groups import service as groups
 from aami.prometheus.backtest import MAX_POINTS, Episodes, count_episodes, grid_step
 from aami.prometheus.client import PrometheusClient, PrometheusError, PrometheusUnreachable
 from aami.prometheus.comparison import Comparison, metric_names, split_comparison
-from aami.prometheus.publisher import RulePublisher, file_title
+from aami.prometheus.publisher import RulePublisher
 from aami.prometheus.rule_files import RuleFileInfo, RuleFileStore, build_rule_file
+from aami.prometheus.rule_sets import file_title
 from aami.prometheus.schemas import EffectiveRuleRead, EffectiveRules, PrometheusStatus
 from aami.prometheus.sd import SdCache, SdDocument, build_sd, make_document
 from aami.publishing import service as publishing
@@ -115,14 +116,24 @@ COMPARISON_REVISION = 0
 
 
 def service_discovery(
-    session: Session, *, cache: SdCache, exporter_type: str | None, group_id: str | None
+    session: Session,
+    *,
+    cache: SdCache,
+    exporter_type: str | None,
+    group_id: str | None,
+    member_of: Sequence[str] | None = None,
 ) -> SdDocument:
-    """Return the SD document for these filters at the current inventory revision."""
+    """Return the SD document for these filters at the current inventory revision;
+    ``member_of`` keeps the targets in any of these groups (an evaluator's shard)."""
     repo = TargetRepository(session)
-    key = (repo.inventory_revision(), exporter_type, group_id)
+    shard = None if member_of is None else "@" + ",".join(sorted(set(member_of)))
+    key = (repo.inventory_revision(), exporter_type, f"{group_id or ''}{shard or ''}" or None)
     doc = cache.get(key)
     if doc is None:
         rows, memberships = repo.sd_rows(exporter_type=exporter_type, group_id=group_id)
+        if member_of is not None:
+            wanted = set(member_of)
+            rows = [row for row in rows if wanted.intersection(memberships.get(row[3], ()))]
         doc = make_document(build_sd(rows, memberships))
         cache.put(key, doc)
     return doc
