@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.engine import make_url
 from starlette.middleware import Middleware
 
@@ -42,6 +42,7 @@ from aami.configcode.endpoints import router as config_router
 from aami.db.migrate import upgrade
 from aami.db.session import RevisionCache, make_engine, make_sessionmaker, on_areas_committed
 from aami.evaluators.endpoints import router as evaluators_router
+from aami.evaluators.metrics import EvaluatorCollector
 from aami.groups.endpoints import router as groups_router
 from aami.prometheus.client import PrometheusClient
 from aami.prometheus.endpoints import router as sd_router
@@ -74,6 +75,14 @@ def _lease_lock_path(settings: Settings) -> Path:
         database = Path(url.database).expanduser()
         return database.with_name(database.name + ".publisher-lock")
     return settings.prometheus_rule_path / ".publisher.lock"
+
+
+def _register_collectors(registry: CollectorRegistry, app: AppServices) -> None:
+    """The state behind ``/metrics`` beyond requests: publishing and remote evaluators."""
+    registry.register(PublishingCollector(app.reconciler))
+    registry.register(
+        EvaluatorCollector(app.sessionmaker, app.rule_sets, app.settings.evaluator_stale_after)
+    )
 
 
 def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
@@ -184,7 +193,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         reconciler=reconciler,
     )
     registry, requests, latency = make_registry()
-    registry.register(PublishingCollector(reconciler))
+    _register_collectors(registry, app.state.services)
     # Inside the metrics middleware, so refusals are counted; before the app reads a body.
     app.add_middleware(
         RequestGuard,

@@ -163,7 +163,7 @@ def test_an_evaluator_token_reaches_its_own_evaluator_only(
 
 
 def test_the_token_is_shown_once_and_never_again(client: TestClient) -> None:
-    made, token = evaluator(client, "shard-a", None)
+    _made, token = evaluator(client, "shard-a", None)
     assert token.startswith("aami_ev_")
     listed = client.get("/api/v1/evaluators").text + client.get("/api/v1/evaluators/shard-a").text
     audit = client.get("/api/v1/audit", params={"entity_type": "evaluator"}).text
@@ -175,7 +175,8 @@ def test_reports_drive_in_sync_and_stale(client: TestClient) -> None:
     fleet(client)
     _, token = evaluator(client, "prom-a", None)
     shown = client.get("/api/v1/evaluators/prom-a").json()
-    assert shown["in_sync"] is False and shown["stale"] is True
+    assert shown["in_sync"] is False
+    assert shown["stale"] is True
     revision = shown["desired_revision"]
     reported = client.post(
         "/api/v1/evaluators/prom-a/status",
@@ -183,12 +184,14 @@ def test_reports_drive_in_sync_and_stale(client: TestClient) -> None:
         headers=bearer(token),
     )
     assert reported.status_code == 200, reported.text
-    assert reported.json()["in_sync"] is True and reported.json()["stale"] is False
+    assert reported.json()["in_sync"] is True
+    assert reported.json()["stale"] is False
     # A change makes it out of sync until it reports the new revision.
     rules = client.get("/api/v1/alert-rules").json()["data"]
     client.put(f"/api/v1/alert-rules/{rules[0]['id']}", json={"config": {"threshold": 60}})
     after = client.get("/api/v1/evaluators/prom-a").json()
-    assert after["in_sync"] is False and after["desired_revision"] != revision
+    assert after["in_sync"] is False
+    assert after["desired_revision"] != revision
     assert after["loaded_revision"] == revision
     # An error keeps it out of sync even at the right revision.
     failing = client.post(
@@ -196,12 +199,14 @@ def test_reports_drive_in_sync_and_stale(client: TestClient) -> None:
         json={"loaded_revision": after["desired_revision"], "error": "reload refused"},
         headers=bearer(token),
     ).json()
-    assert failing["in_sync"] is False and failing["report_error"] == "reload refused"
+    assert failing["in_sync"] is False
+    assert failing["report_error"] == "reload refused"
 
 
 def test_the_local_prometheus_is_listed_and_reserved(client: TestClient) -> None:
     listed = client.get("/api/v1/evaluators").json()["data"]
-    assert listed[0]["name"] == "local" and listed[0]["builtin"] is True
+    assert listed[0]["name"] == "local"
+    assert listed[0]["builtin"] is True
     body = {"name": "local", "kind": "prometheus", "url": "http://x:9090"}
     assert "AAMI's own Prometheus" in error(client.post("/api/v1/evaluators", json=body), 409)
     assert error(
@@ -234,7 +239,7 @@ def test_bad_input_is_refused_and_changes_nothing(client: TestClient) -> None:
         response = client.post("/api/v1/evaluators/e1/status", json=report, headers=bearer(token))
         assert response.status_code == 422
     assert client.get("/api/v1/evaluators/e1").json()["last_report_at"] is None
-    assert error(client.patch("/api/v1/evaluators/e1", json={"groups": ["nope"]}), 422)
+    assert error(client.put("/api/v1/evaluators/e1", json={"groups": ["nope"]}), 422)
     assert client.get("/api/v1/evaluators/e1").json()["groups"] == ["grp-a"]
 
 
@@ -252,7 +257,35 @@ def test_service_discovery_per_evaluator(client: TestClient) -> None:
     assert hosts("shard-b") == {"node-b", "node-ab"}
     assert hosts("all") == hosts("local") == {"node-a", "node-b", "node-ab"}
     # Moving the shard's groups moves its targets.
-    client.patch("/api/v1/evaluators/shard-a", json={"groups": ["grp-b"]})
+    client.put("/api/v1/evaluators/shard-a", json={"groups": ["grp-b"]})
     assert hosts("shard-a") == {"node-b", "node-ab"}
     assert error(client.get("/api/v1/sd/prometheus", params={"evaluator": "nope"}), 404)
     assert error(client.get("/api/v1/sd/prometheus", params={"evaluator": "../x"}), 422)
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
+
+
+def test_metrics_say_which_evaluator_is_out_of_sync(client: TestClient) -> None:
+    fleet(client)
+    _, token = evaluator(client, "prom-a", None)
+    assert metric(client, "aami_evaluator_in_sync", evaluator="prom-a", kind="prometheus") == 0
+    assert metric(client, "aami_evaluator_stale", evaluator="prom-a") == 1
+    revision = client.get("/api/v1/evaluators/prom-a").json()["desired_revision"]
+    client.post(
+        "/api/v1/evaluators/prom-a/status",
+        json={"loaded_revision": revision},
+        headers=bearer(token),
+    )
+    assert metric(client, "aami_evaluator_in_sync", evaluator="prom-a", kind="prometheus") == 1
+    assert metric(client, "aami_evaluator_stale", evaluator="prom-a") == 0
+    assert (
+        metric(client, "aami_evaluator_last_report_timestamp_seconds", evaluator="prom-a") or 0
+    ) > time.time() - 60

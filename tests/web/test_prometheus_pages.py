@@ -290,3 +290,25 @@ def test_rule_page_links_the_graph_through_the_external_url(ui: Ui, ui_app: Fast
     assert "127.0.0.1:1" not in found.group(1)
     # Encoded, not raw: quotes, braces and spaces never reach the query string as they are.
     assert "%7Bgroup_id%3D%22prod%22%7D" in found.group(1)
+
+
+def test_publishing_lists_remote_evaluators_and_their_state(ui: Ui) -> None:
+    _fleet(ui)
+    body = {"name": "prom-b", "kind": "prometheus", "url": "http://10.2.0.1:9090"}
+    made = ui.api("POST", "/api/v1/evaluators", json=body)
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    page = ui.get("/ui/publishing").text
+    assert "prom-b" in page
+    assert "stale" in page
+    assert token not in page
+    revision = made.json()["desired_revision"]
+    reported = ui.client.post(
+        "/api/v1/evaluators/prom-b/status",
+        json={"loaded_revision": revision, "error": "promtool: bad rule"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reported.status_code == 200, reported.text
+    page = html.unescape(ui.get("/ui/publishing").text)
+    assert "out of sync" in page
+    assert "promtool: bad rule" in page

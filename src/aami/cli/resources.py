@@ -101,6 +101,21 @@ RESOURCES: tuple[Resource, ...] = (
         ),
     ),
     Resource(
+        "evaluators",
+        "evaluator",
+        (
+            C("NAME", "name"),
+            C("KIND", "kind"),
+            C("URL", "url"),
+            C("GROUPS", lambda r: r.get("groups") or "(all)"),
+            C("IN SYNC", "in_sync"),
+            C("LOADED", lambda r: (r.get("loaded_revision") or "")[:12]),
+            C("DESIRED", lambda r: (r.get("desired_revision") or "")[:12]),
+            C("LAST REPORT", "last_report_at"),
+            C("ERROR", "report_error"),
+        ),
+    ),
+    Resource(
         "alert-templates",
         "alert template",
         (

@@ -82,7 +82,7 @@ def get_evaluator(name: str, request: Request, session: SessionDep, _: AdminDep)
     return _read(app, session, service.get_or_raise(session, name=name))
 
 
-@router.patch("/{name}", response_model=EvaluatorRead)
+@router.put("/{name}", response_model=EvaluatorRead)
 def update_evaluator(
     name: str, body: EvaluatorUpdate, request: Request, session: SessionDep, principal: AdminDep
 ) -> EvaluatorRead:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from aami.alertmanager import status as am_status
 from aami.api.state import services
 from aami.errors import AamiError
+from aami.evaluators import service as evaluators
 from aami.prometheus import service as prometheus
 from aami.publishing import service as publishing
 from aami.publishing.types import PassResult, Target
@@ -80,7 +81,19 @@ def _publishing_page(
         reload_enabled=rules.reload_enabled,
         validate=rules.validate,
         pending_scopes=reconciler.states[Target.PROMETHEUS].pending_scopes,
+        evaluators=evaluator_rows(request, session),
     )
+
+
+def evaluator_rows(request: Request, session: Session) -> list[dict[str, Any]]:
+    """The remote evaluators (what each should run, what its sync confirmed it runs)."""
+    app = services(request)
+    rows, _ = evaluators.list_evaluators(session, offset=0, limit=1000)
+    stale_after = app.settings.evaluator_stale_after
+    return [
+        evaluators.read(session, app.rule_sets, row, stale_after=stale_after).model_dump()
+        for row in rows
+    ]
 
 
 @router.get("/publishing")
