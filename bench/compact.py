@@ -241,6 +241,8 @@ def started(
     rules.mkdir()
     prom_port, server_port = free_port(), free_port()
     interval = f"{args.interval}s"
+    evaluation = f"{args.eval_interval or args.interval}s"
+    thresholds_every = f"{args.thresholds_interval or args.interval}s"
     scrape: list[dict[str, Any]] = [
         {
             "job_name": "fleet",
@@ -252,6 +254,7 @@ def started(
         scrape.append(
             {
                 "job_name": "aami-thresholds",
+                "scrape_interval": thresholds_every,
                 "metrics_path": "/api/v1/prometheus/thresholds",
                 "honor_labels": True,
                 "authorization": {"type": "Bearer", "credentials": TOKEN},
@@ -259,7 +262,7 @@ def started(
             }
         )
     config = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "global": {"scrape_interval": interval, "evaluation_interval": evaluation},
         "rule_files": [str(rules / "*.yml")],
         "scrape_configs": scrape,
     }
@@ -380,6 +383,11 @@ def measure_change(stack: Stack, run: Run, changes: int) -> None:
     run.reloads = reloads
 
 
+def within(run: Run, seconds: float) -> str:
+    both = run.to_fire + run.to_resolve
+    return f"{sum(t <= seconds for t in both)} of {len(both)} changes (max {max(both):.1f}s)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--groups", default="1,100,1000")
@@ -395,6 +403,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--change-groups", type=int, default=1000)
+    parser.add_argument(
+        "--eval-interval", type=int, default=0, help="rule evaluation interval (default --interval)"
+    )
+    parser.add_argument(
+        "--thresholds-interval",
+        type=int,
+        default=0,
+        help="scrape interval of the aami-thresholds job (default --interval)",
+    )
+    parser.add_argument("--modes", default="per_group,compact")
     args = parser.parse_args()
     sizes = [int(size) for size in args.groups.split(",")]
     fleet = (
@@ -404,14 +422,16 @@ def main() -> None:
     )
     print(
         f"{os.cpu_count()} cores; {fleet}, {TEMPLATES} templates, "
-        f"scrape and evaluation every {args.interval}s",
+        f"fleet scrape every {args.interval}s, evaluation every "
+        f"{args.eval_interval or args.interval}s, thresholds scrape every "
+        f"{args.thresholds_interval or args.interval}s",
         flush=True,
     )
     runs: list[Run] = []
     for groups in sizes:
         body = exposition(groups, max(3, args.fleet // groups) if args.fleet else args.nodes)
         with exporter(body) as port:
-            for mode in ("per_group", "compact"):
+            for mode in args.modes.split(","):
                 run = Run(mode, groups)
                 with tempfile.TemporaryDirectory() as tmp_name:
                     started_at = time.perf_counter()
@@ -432,9 +452,13 @@ def main() -> None:
                     print(
                         f"      threshold change -> firing   {summary(run.to_fire)}\n"
                         f"      threshold change -> resolved {summary(run.to_resolve)}\n"
-                        f"      Prometheus reloads for {2 * args.changes} changes: {run.reloads}",
+                        f"      Prometheus reloads for {2 * args.changes} changes: {run.reloads}\n"
+                        f"      within one thresholds scrape interval: "
+                        f"{within(run, args.thresholds_interval or args.interval)}",
                         flush=True,
                     )
+    if set(args.modes.split(",")) != {"per_group", "compact"}:
+        return
     print("\nPrometheus CPU seconds per cycle (per_group / compact):")
     for groups in sizes:
         cpu = {r.mode: r.cpu_per_cycle for r in runs if r.groups == groups}

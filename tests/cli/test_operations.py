@@ -122,6 +122,30 @@ def test_rules(server: str) -> None:
     assert str(group["desired_revision"]) in row
     assert group["loaded_revision"] is None
 
+    # A remote evaluator that never reported shows under the local groups, out of sync.
+    created = as_json(
+        aami(
+            server,
+            "evaluators",
+            "create",
+            "--set",
+            "name=prom-remote",
+            "--set",
+            "url=http://10.9.0.1:9090",
+            "-o",
+            "json",
+        )
+    )
+    assert created["token"].startswith("aami_ev_")
+    table = aami(server, "rules", "status").stdout
+    row = next(line for line in table.splitlines() if "prom-remote" in line)
+    assert "│ no " in row
+    assert created["desired_revision"][:12] in row
+    listed = aami(server, "evaluators", "list").stdout
+    assert "prom-remote" in listed
+    assert created["token"] not in listed
+    aami(server, "evaluators", "delete", "prom-remote")
+
     history = as_json(aami(server, "rules", "history", "--limit", "2", "-o", "json"))
     assert history["data"]
     assert history["pagination"]["limit"] == 2
