@@ -211,6 +211,23 @@ def _status(connection: Connection, output: Output) -> None:
         ),
         empty="no rule groups",
     )
+    evaluators = call(connection, "GET", "/api/v1/evaluators", params={"limit": 1000})
+    remote = [row for row in evaluators.get("data", []) if not row.get("builtin")]
+    if remote:
+        typer.echo("")
+        emit(
+            remote,
+            output,
+            columns=(
+                C("EVALUATOR", "name"),
+                C("KIND", "kind"),
+                C("DESIRED", lambda r: (r.get("desired_revision") or "")[:12]),
+                C("LOADED", lambda r: (r.get("loaded_revision") or "")[:12]),
+                C("IN SYNC", "in_sync"),
+                C("LAST REPORT", "last_report_at"),
+                C("ERROR", "report_error"),
+            ),
+        )
 
 
 @rules_app.command("status")
