@@ -289,3 +289,14 @@ def test_metrics_say_which_evaluator_is_out_of_sync(client: TestClient) -> None:
     assert (
         metric(client, "aami_evaluator_last_report_timestamp_seconds", evaluator="prom-a") or 0
     ) > time.time() - 60
+
+
+def test_loaded_asks_the_evaluator_itself(client: TestClient) -> None:
+    fleet(client)
+    body = {"name": "gone", "kind": "prometheus", "url": "http://127.0.0.1:9", "groups": None}
+    create(client, "/api/v1/evaluators", body)
+    answer = client.get("/api/v1/evaluators/gone/loaded")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["reachable"] is False
+    assert answer.json()["in_sync"] is False
+    assert answer.json()["error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -20,10 +21,12 @@ from aami.evaluators.models import LOCAL, Evaluator
 from aami.evaluators.schemas import (
     EvaluatorCreate,
     EvaluatorCreated,
+    EvaluatorLoaded,
     EvaluatorRead,
     EvaluatorReport,
     EvaluatorToken,
     EvaluatorUpdate,
+    LoadedGroupRead,
     RuleSetRead,
 )
 from aami.publishing.types import Target
@@ -123,6 +126,26 @@ def _body(app: AppServices, name: str) -> tuple[bytes, str]:
         evaluator = service.get_or_raise(session, name=name)
         found = service.served_rule_set(session, app.rule_sets, evaluator)
         return found.body(evaluator.name, evaluator.kind), found.etag
+
+
+@router.get("/{name}/loaded", response_model=EvaluatorLoaded)
+def evaluator_loaded(
+    name: str, request: Request, session: SessionDep, _: AdminDep
+) -> EvaluatorLoaded:
+    """Ask the evaluator itself (its URL's ``/api/v1/rules``) which AAMI rule groups it runs,
+    and compare their stamps with the desired ones: AAMI's own measurement, beside what
+    its rules sync reports."""
+    app = services(request)
+    evaluator = service.get_or_raise(session, name=name)
+    found = service.probe_evaluator(session, app.rule_sets, evaluator)
+    return EvaluatorLoaded(
+        name=evaluator.name,
+        url=evaluator.url,
+        reachable=found.reachable,
+        error=found.error,
+        in_sync=found.in_sync,
+        groups=[LoadedGroupRead.model_validate(asdict(group)) for group in found.groups],
+    )
 
 
 @router.get(

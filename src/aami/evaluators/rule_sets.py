@@ -19,7 +19,7 @@ from aami.alerts.models import GLOBAL_SCOPE
 from aami.alerts.repository import AlertRuleRepository
 from aami.common.caching import LruCache
 from aami.db.revisions import RevisionRepository
-from aami.prometheus.rule_files import RuleFileStore
+from aami.prometheus.rule_files import RuleFileStore, group_name
 from aami.prometheus.rule_sets import render_scopes
 
 __all__ = ["RuleSet", "RuleSetCache", "rule_set"]
@@ -28,6 +28,7 @@ __all__ = ["RuleSet", "RuleSetCache", "rule_set"]
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     files: tuple[tuple[str, str], ...]  # (file name, text), by name
+    stamps: tuple[tuple[str, int, str], ...]  # (rule group, revision, fingerprint)
     errors: tuple[tuple[str, str], ...]  # (scope, why it did not render)
     revision: str  # sha256 over names and texts
 
@@ -83,10 +84,17 @@ def rule_set(session: Session, cache: RuleSetCache, groups: Sequence[str] | None
         for scope in AlertRuleRepository(session).publishing_scopes()
         if scope == GLOBAL_SCOPE or wanted is None or scope in wanted
     }
-    rendered = render_scopes(session, scopes, revisions.rule_scopes())
+    scope_revisions = revisions.rule_scopes()
+    rendered = render_scopes(session, scopes, scope_revisions)
     files = tuple(
         sorted((RuleFileStore.file_name(scope), text) for scope, text in rendered.contents.items())
     )
-    made = RuleSet(files, tuple(sorted(rendered.errors.items())), revision_of(files))
+    stamps = tuple(
+        sorted(
+            (group_name(scope), scope_revisions.get(scope, 0), fingerprint)
+            for scope, fingerprint in rendered.fingerprints.items()
+        )
+    )
+    made = RuleSet(files, stamps, tuple(sorted(rendered.errors.items())), revision_of(files))
     cache.put(key, made)
     return made

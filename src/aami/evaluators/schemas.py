@@ -13,10 +13,12 @@ from aami.common.schemas import PartialUpdate
 __all__ = [
     "EvaluatorCreate",
     "EvaluatorCreated",
+    "EvaluatorLoaded",
     "EvaluatorRead",
     "EvaluatorReport",
     "EvaluatorToken",
     "EvaluatorUpdate",
+    "LoadedGroupRead",
     "RuleFileOut",
     "RuleSetRead",
 ]
@@ -121,6 +123,22 @@ class EvaluatorReport(BaseModel):
         description="the rule set the evaluator was confirmed to run; null: none yet"
     )
     error: str | None = Field(default=None, max_length=2000)
+
+
+class LoadedGroupRead(BaseModel):
+    group: str
+    desired_revision: int | None = Field(description="null: the group should not be loaded")
+    loaded_revision: int | None = Field(description="null: the evaluator does not run it")
+    in_sync: bool
+
+
+class EvaluatorLoaded(BaseModel):
+    name: str
+    url: str
+    reachable: bool
+    error: str | None
+    in_sync: bool = Field(description="every AAMI rule group it runs carries the desired stamp")
+    groups: list[LoadedGroupRead]
 
 
 class RuleFileOut(BaseModel):

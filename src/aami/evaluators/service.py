@@ -14,6 +14,7 @@ from aami.db.base import utcnow
 from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Forbidden, Invalid, NotFound
 from aami.evaluators.models import LOCAL, Evaluator
+from aami.evaluators.probe import Probe, probe
 from aami.evaluators.repository import EvaluatorRepository
 from aami.evaluators.rule_sets import RuleSet, RuleSetCache, rule_set
 from aami.evaluators.schemas import (
@@ -23,6 +24,7 @@ from aami.evaluators.schemas import (
     EvaluatorUpdate,
 )
 from aami.groups.repository import GroupRepository
+from aami.prometheus.client import PrometheusClient
 
 __all__ = [
     "Local",
@@ -30,6 +32,7 @@ __all__ = [
     "delete",
     "get_or_raise",
     "list_evaluators",
+    "probe_evaluator",
     "read",
     "read_local",
     "report",
@@ -184,6 +187,19 @@ def served_rule_set(session: Session, cache: RuleSetCache, evaluator: Evaluator)
             f"the rule set cannot be rendered ({broken}); evaluators keep their last rules"
         )
     return found
+
+
+PROBE_TIMEOUT = 5.0
+
+
+def probe_evaluator(session: Session, cache: RuleSetCache, evaluator: Evaluator) -> Probe:
+    """What the evaluator says it runs, against what it should (asked from here)."""
+    wanted = rule_set(session, cache, evaluator.groups)
+    client = PrometheusClient(evaluator.url, timeout=PROBE_TIMEOUT, retries=1)
+    try:
+        return probe(wanted, client)
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True, slots=True)

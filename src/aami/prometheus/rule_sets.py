@@ -32,9 +32,11 @@ def file_title(scope: str, group_name_: str | None) -> str:
 
 @dataclass
 class ScopeFiles:
-    """Rendered scopes: the text and rule count of each, and why a scope did not render."""
+    """Rendered scopes: the text, stamp fingerprint and rule count of each, and why a
+    scope did not render."""
 
     contents: dict[str, str] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
     rule_counts: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -65,12 +67,13 @@ def render_scopes(
             out.errors[scope] = str(exc)
             continue
         group = scope_rules[0].group if scope_rules else None
-        content, _ = build_rule_file(
+        content, fingerprint = build_rule_file(
             scope,
             rendered,
             revision=revisions.get(scope, 0),
             title=file_title(scope, group.name if group is not None else None),
         )
         out.contents[scope] = content
+        out.fingerprints[scope] = fingerprint
         out.rule_counts[scope] = len(rendered)
     return out
