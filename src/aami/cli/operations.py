@@ -25,9 +25,11 @@ from aami.cli.client import (
     fail,
 )
 from aami.cli.resources import matcher_text
+from aami.cli.rules_sync import rules_sync
 from aami.common.durations import format_duration, parse_seconds
 
 rules_app = typer.Typer(help="Generated Prometheus rule files.", no_args_is_help=True)
+rules_app.command("sync")(rules_sync)
 prometheus_app = typer.Typer(help="The Prometheus AAMI publishes to.", no_args_is_help=True)
 silence_app = typer.Typer(help="Alertmanager silences.", no_args_is_help=True)
 alertmanager_app = typer.Typer(help="The Alertmanager config AAMI publishes.", no_args_is_help=True)
