@@ -128,7 +128,10 @@ def compare(expected: Mapping[str, Stamp], loaded: Iterable[LoadedGroup]) -> lis
 
 def _groups(body: Any) -> list[LoadedGroup]:
     data = body.get("data") if isinstance(body, dict) else None
-    groups = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or "groups" not in data:
+        raise EvaluatorError("/api/v1/rules: no data.groups in the answer")
+    # vmalert with no rule group at all answers "groups": null
+    groups = [] if data["groups"] is None else data["groups"]
     if not isinstance(groups, list):
         raise EvaluatorError("/api/v1/rules: no data.groups in the answer")
     loaded = []

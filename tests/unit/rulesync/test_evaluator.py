@@ -149,6 +149,13 @@ def test_an_answer_without_groups_is_an_error() -> None:
         prometheus.loaded()
 
 
+def test_vmalert_without_any_group_answers_null_and_runs_nothing() -> None:
+    # vmalert 1.79 with no rule group: {"status": "success", "data": {"groups": null}}
+    empty = {"status": "success", "data": {"groups": None}}
+    vmalert = Vmalert("http://v.test", "vmalert", _http(lambda r: httpx.Response(200, json=empty)))
+    assert vmalert.loaded() == []
+
+
 def test_expected_stamps_come_from_the_files() -> None:
     stamps = expected_stamps({"global.yml": rule_file("global", 4)})
     assert list(stamps) == ["aami-global"]
