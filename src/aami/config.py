@@ -121,7 +121,7 @@ class Settings(BaseSettings):
         default=Path("/etc/prometheus/rules/generated"), alias="PROMETHEUS_RULE_PATH"
     )
     prometheus_reload_enabled: bool = Field(default=True, alias="PROMETHEUS_RELOAD_ENABLED")
-    prometheus_reload_timeout: float = Field(default=30.0, alias="PROMETHEUS_RELOAD_TIMEOUT")
+    prometheus_reload_timeout: float = Field(default=120.0, alias="PROMETHEUS_RELOAD_TIMEOUT")
     # The spec's example sets this false; AAMI validates by default because promtool ships
     # with Debian's prometheus package and a rule file Prometheus refuses stops all its rules.
     prometheus_validate_rules: bool = Field(default=True, alias="PROMETHEUS_VALIDATE_RULES")
