@@ -20,14 +20,15 @@ def shipped_config_for_test(
     token_file: Path,
     rules_dir: Path,
     prometheus_port: int,
-    alertmanager: str | None = None,
+    alertmanager: str | list[str] | None = None,
     interval: str = "1s",
     ca_file: Path | None = None,
 ) -> Path:
     """Rewrite only addresses, paths and intervals of the shipped config; keep the rest.
 
     Jobs that talk to AAMI keep their ``tls_config`` pointed at ``ca_file`` for an https
-    ``server_url``, and lose it for an http one (Prometheus would read the missing file)."""
+    ``server_url``, and lose it for an http one (Prometheus would read the missing file).
+    ``alertmanager`` is one host:port or every member of a cluster (each is alerted)."""
     config: dict[str, Any] = yaml.safe_load(SHIPPED.read_text())
     config["global"]["scrape_interval"] = interval
     config["global"]["evaluation_interval"] = interval
@@ -54,7 +55,8 @@ def shipped_config_for_test(
     if alertmanager is None:
         config.pop("alerting", None)
     else:
-        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
+        members = [alertmanager] if isinstance(alertmanager, str) else alertmanager
+        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = members
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,21 @@ from aami.publishing.types import (
     Validation,
 )
 
-__all__ = ["SCOPE", "AlertmanagerPublisher", "Rendered"]
+__all__ = ["SCOPE", "AlertmanagerPublisher", "Member", "Rendered"]
 
 SCOPE = "config"
 _SENTINEL = re.compile(r"^aami-config-r(\d+)-([0-9a-f]{16})$")
+
+
+@dataclass
+class Member:
+    """One Alertmanager (of a cluster, or the only one) as a pass measured it."""
+
+    client: AlertmanagerClient
+    scope: str
+    loaded: Stamp | None = None
+    error: str | None = None  # why it cannot be asked, or what went wrong with it
+    reachable: bool = True
 
 
 class Rendered:
@@ -207,27 +219,45 @@ class AlertmanagerPublisher:
         self.check(self.render(session))
         if self.managed and not self.client.ready():
             raise Unavailable(
-                f"Alertmanager at {self.client.base_url} does not answer, so the change "
-                "could not be confirmed; nothing was changed"
+                f"{self.client.describe()} does not answer, so the change could not be "
+                "confirmed; nothing was changed"
             )
 
     # ---- measuring ---------------------------------------------------------------------
 
-    def loaded(self) -> tuple[Stamp | None, str | None, bool]:
-        """(stamp of the config Alertmanager runs, error, reachable)."""
+    def scope_of(self, client: AlertmanagerClient) -> str:
+        """The scope of one Alertmanager: ``config``, or ``config@<url>`` for each member
+        of a cluster (so a member that runs something else, or does not answer, is named)."""
+        return f"{SCOPE}@{client.base_url}" if self.client.clustered else SCOPE
+
+    @staticmethod
+    def loaded_by(client: AlertmanagerClient) -> tuple[Stamp | None, str | None, bool]:
+        """(stamp of the config one Alertmanager runs, error, reachable)."""
         try:
-            original = (self.client.status().get("config") or {}).get("original", "")
+            original = (client.status().get("config") or {}).get("original", "")
         except AlertmanagerError as exc:
             return None, str(exc), False
         try:
             config = yaml.safe_load(original) or {}
         except yaml.YAMLError as exc:
-            return None, f"Alertmanager reports a config that is not YAML: {exc}", True
+            return (
+                None,
+                f"Alertmanager at {client.base_url} reports a config that is not YAML: {exc}",
+                True,
+            )
         for receiver in config.get("receivers") or []:
             match = _SENTINEL.match(str(receiver.get("name", "")))
             if match:
                 return Stamp(int(match.group(1)), match.group(2)), None, True
         return None, None, True
+
+    def measure(self) -> list[Member]:
+        """What every member runs now (one member when there is no cluster)."""
+        members = []
+        for client in self.client.members:
+            loaded, error, reachable = self.loaded_by(client)
+            members.append(Member(client, self.scope_of(client), loaded, error, reachable))
+        return members
 
     def written(self) -> tuple[Stamp | None, bool, str | None]:
         """(stamp of the file on disk, whether it is intact, its text)."""
@@ -240,16 +270,32 @@ class AlertmanagerPublisher:
         stamp = read_stamp(text)
         return stamp, stamp is not None and verify(text, stamp), text
 
+    @staticmethod
+    def _state(
+        desired: int,
+        stamp: Stamp | None,
+        intact: bool,
+        members: list[Member],
+        error: str | None = None,
+    ) -> SyncState:
+        """One scope per member; what cannot be asked is named in ``loaded_error`` too, so
+        the target is never in sync while a member does not answer."""
+        down = [m.error for m in members if not m.reachable and m.error]
+        return SyncState(
+            [
+                ScopeSync(m.scope, desired, stamp, intact, m.loaded, m.error or error)
+                for m in members
+            ],
+            "; ".join(down) or None,
+        )
+
     def status_now(self) -> SyncState:
         if not self.managed:
             return SyncState([])
         with session_scope(self.factory) as session:
             desired = RevisionRepository(session).area("alerting")
         stamp, intact, _ = self.written()
-        loaded, error, reachable = self.loaded()
-        return SyncState(
-            [ScopeSync(SCOPE, desired, stamp, intact, loaded)], None if reachable else error
-        )
+        return self._state(desired, stamp, intact, self.measure())
 
     # ---- the target protocol -----------------------------------------------------------
 
@@ -263,6 +309,9 @@ class AlertmanagerPublisher:
         pass
 
     def run(self, job: Job, fence: Fence, result: PassResult) -> SyncState:
+        """Write the file when it differs, reload every member that answers and confirm
+        each; a member that does not answer is named (it reads the file when it starts,
+        and is reloaded when it answers again)."""
         if not self.managed or self.path is None:
             return SyncState([])
         path = self.path
@@ -270,43 +319,66 @@ class AlertmanagerPublisher:
         with session_scope(self.factory) as session:
             desired = self.render(session)
         stamp, intact, text = self.written()
-        loaded, loaded_error, reachable = self.loaded()
-        name = path.name
+        members = self.measure()
+        up = [m for m in members if m.reachable]
+        down = [m for m in members if not m.reachable]
         error: str | None = None
-        needs_write = text != desired.text
-        if needs_write and not reachable:
-            # Neither confirmed nor undoable while Alertmanager is down: write nothing yet.
+        if text != desired.text and not up:
+            # Neither confirmed nor undoable while no Alertmanager answers: write nothing yet.
             result.reload = Reload.PENDING
             result.fail(
                 Result.PENDING_RELOAD,
-                f"{loaded_error}; the config is written once Alertmanager answers",
+                f"{self._errors(down)}; the config is written once Alertmanager answers",
             )
-            error = result.error
-        elif needs_write:
-            try:
-                self.check(desired)
-                result.validation = Validation.OK
-            except (Invalid, Unavailable) as exc:
-                result.validation = Validation.FAILED
-                result.files_rejected[name] = exc.detail
-                result.fail(Result.FAILED, exc.detail)
-                error = exc.detail
-            else:
+            return self._state(desired.revision, stamp, intact, members, result.error)
+        if text != desired.text:
+            error = self._publish(path, desired, up, fence, result)
+            stamp, intact, _ = self.written()
+        else:
+            stale = [m for m in up if job.force_reload or (stamp is not None and m.loaded != stamp)]
+            if stale:
                 fence()
-                previous = self._install(path, desired)
-                result.files_written = [name]
-                stamp, intact = read_stamp(desired.text), True
-                fence()
-                loaded, error = self._reload(path, desired, previous, result)
-                if result.result is Result.ROLLED_BACK:
-                    stamp, intact, _ = self.written()
-        elif job.force_reload or (stamp is not None and loaded != stamp):
-            fence()
-            loaded, error = self._reload(path, desired, None, result)
-        return SyncState(
-            [ScopeSync(SCOPE, desired.revision, stamp, intact, loaded, error)],
-            None if reachable or loaded is not None else loaded_error,
-        )
+                error = self._reload(path, desired, None, stale, result)
+        self._note_down(down, result)
+        return self._state(desired.revision, stamp, intact, members, error)
+
+    @staticmethod
+    def _errors(members: list[Member]) -> str:
+        return "; ".join(m.error or f"Alertmanager at {m.client.base_url}" for m in members)
+
+    def _publish(
+        self, path: Path, desired: Rendered, up: list[Member], fence: Fence, result: PassResult
+    ) -> str | None:
+        """Check the config, write it, reload the members that answer; the error of the
+        scopes, if any."""
+        try:
+            self.check(desired)
+        except (Invalid, Unavailable) as exc:
+            result.validation = Validation.FAILED
+            result.files_rejected[path.name] = exc.detail
+            result.fail(Result.FAILED, exc.detail)
+            return exc.detail
+        result.validation = Validation.OK
+        fence()
+        previous = self._install(path, desired)
+        result.files_written = [path.name]
+        fence()
+        return self._reload(path, desired, previous, up, result)
+
+    @staticmethod
+    def _note_down(down: list[Member], result: PassResult) -> None:
+        """The members that did not answer this pass: not confirmed, retried."""
+        if not down:
+            return
+        message = f"{AlertmanagerPublisher._errors(down)}; reloaded once it answers"
+        if result.reload in (Reload.NOT_NEEDED, Reload.OK):
+            result.reload = Reload.PENDING
+        if result.confirmed:
+            result.confirmed = False
+        if result.result is Result.OK:
+            result.fail(Result.PENDING_RELOAD, message)
+        else:
+            result.error = f"{result.error}; {message}" if result.error else message
 
     def _install(self, path: Path, desired: Rendered) -> tuple[str | None, dict[str, str]]:
         """Write the secrets and the file; return what to restore."""
@@ -332,55 +404,79 @@ class AlertmanagerPublisher:
         path: Path,
         desired: Rendered,
         previous: tuple[str | None, dict[str, str]] | None,
+        members: list[Member],
         result: PassResult,
-    ) -> tuple[Stamp | None, str | None]:
-        """Reload, confirm the stamp Alertmanager reports; undo a refused config."""
+    ) -> str | None:
+        """Reload each member and confirm the stamp it reports; a member refusing a file
+        just written undoes it for all (they share it). Returns the scopes' error."""
         expected = read_stamp(desired.text)
-        try:
-            self.client.reload()
-        except AlertmanagerUnreachable as exc:
-            result.reload = Reload.PENDING
-            result.fail(Result.PENDING_RELOAD, f"{exc}; the reload is retried")
-            return None, result.error
-        except AlertmanagerError as exc:
-            result.reload = Reload.REJECTED
-            return self._undo(path, previous, result, str(exc))
-        loaded, loaded_error, _ = self.loaded()
-        if loaded is not None and loaded == expected:
+        refused = [
+            why
+            for member in members
+            if (why := self._reload_one(member, expected, result, fresh=previous is not None))
+        ]
+        if refused:
+            return self._undo(path, previous, members, result, "; ".join(refused))
+        if result.reload is Reload.NOT_NEEDED:
             result.reload = Reload.OK
             result.confirmed = True
-            return loaded, None
-        if previous is not None:
-            return self._undo(
-                path,
-                previous,
-                result,
-                "Alertmanager is not running the new config after the reload (it may have "
-                "refused it: see its log)",
+        else:
+            result.confirmed = False
+        return None
+
+    @staticmethod
+    def _problem(result: PassResult, reload: Reload) -> None:
+        """The pass's reload outcome: the first problem of any member."""
+        if result.reload in (Reload.NOT_NEEDED, Reload.OK):
+            result.reload = reload
+
+    def _reload_one(
+        self, member: Member, expected: Stamp | None, result: PassResult, *, fresh: bool
+    ) -> str | None:
+        """Reload one member and read back what it runs; why it refused a ``fresh`` file
+        (to be undone), else None (a problem that is not a refusal is put in ``result``)."""
+        where = f"Alertmanager at {member.client.base_url}"
+        try:
+            member.client.reload()
+        except AlertmanagerUnreachable as exc:
+            member.loaded, member.reachable = None, False
+            member.error = f"{exc}; the reload is retried"
+            self._problem(result, Reload.PENDING)
+            result.fail(Result.PENDING_RELOAD, member.error)
+            return None
+        except AlertmanagerError as exc:
+            self._problem(result, Reload.REJECTED)
+            return f"{where}: {exc}"
+        member.loaded, member.error, member.reachable = self.loaded_by(member.client)
+        if member.loaded is not None and member.loaded == expected:
+            return None
+        if fresh:
+            return (
+                f"{where} is not running the new config after the reload (it may have "
+                "refused it: see its log)"
             )
-        result.reload = Reload.UNCONFIRMED
-        result.confirmed = False
-        result.fail(
-            Result.FAILED,
-            loaded_error or "Alertmanager reloaded but does not run the config on disk",
-        )
-        return loaded, result.error
+        self._problem(result, Reload.UNCONFIRMED)
+        member.error = member.error or f"{where} reloaded but does not run the config on disk"
+        result.fail(Result.FAILED, member.error)
+        return None
 
     def _undo(
         self,
         path: Path,
         previous: tuple[str | None, dict[str, str]] | None,
+        members: list[Member],
         result: PassResult,
         why: str,
-    ) -> tuple[Stamp | None, str | None]:
+    ) -> str | None:
         if previous is not None:
             self._restore(path, previous)
             result.files_written = []
-        try:
-            self.client.reload()
-        except AlertmanagerError:
-            pass
+        for member in members:
+            try:
+                member.client.reload()
+            except AlertmanagerError:
+                pass
+            member.loaded, member.error, member.reachable = self.loaded_by(member.client)
         result.confirmed = False
         result.fail(Result.ROLLED_BACK, f"{why}; the previous config is restored")
-        loaded, _, _ = self.loaded()
-        return loaded, result.error
+        return result.error

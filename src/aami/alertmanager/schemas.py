@@ -196,8 +196,9 @@ class AlertmanagerCluster(BaseModel):
 class AlertmanagerStatus(BaseModel):
     """What ``GET /api/v1/alertmanager/status`` returns. Reachable: ``ready``, ``version``,
     ``uptime``, ``cluster`` and ``config_path``; not: ``error``. Where AAMI manages the
-    config (``managed``): ``config`` (desired, written and loaded, measured now) and the
-    publisher's state; where it does not, ``in_sync`` is null and nothing more."""
+    config (``managed``): ``config`` (desired, written and loaded, measured now), the same
+    for each member of a cluster (``members``) and the publisher's state; where it does
+    not, ``in_sync`` is null and nothing more."""
 
     url: str
     reachable: bool
@@ -209,7 +210,14 @@ class AlertmanagerStatus(BaseModel):
     managed: bool = Field(description="AAMI writes Alertmanager's config file")
     config_path: str | None = None
     last_publish: PublishRead | None
-    config: ScopeSyncRead | None = None
+    config: ScopeSyncRead | None = Field(
+        default=None,
+        description="a cluster's: loaded only when every member runs the same config, in "
+        "sync only when every member is, the error names each member that is not",
+    )
+    members: dict[str, ScopeSyncRead] | None = Field(
+        default=None, description="each Alertmanager of ALERTMANAGER_URL, by its URL"
+    )
     in_sync: bool | None = Field(description="null where AAMI does not manage the config")
     out_of_sync: list[str] | None = None
     publisher: PublisherRole | None = Field(default=None, description="this replica's role")

@@ -70,8 +70,33 @@ def status(
         answer["in_sync"] = None
         return AlertmanagerStatus.model_validate(answer)
     report = sync_report(session, reconciler, am)
-    answer["config"] = report.pop("scopes").get(SCOPE)
+    scopes: dict[str, dict[str, Any]] = report.pop("scopes")
+    members = {
+        m.base_url: scopes[am.scope_of(m)] for m in client.members if am.scope_of(m) in scopes
+    }
+    answer["members"] = members
+    answer["config"] = scopes.get(SCOPE) or _combined(members)
     return AlertmanagerStatus.model_validate({**answer, **report})
+
+
+def _combined(members: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """A cluster's config as one scope: what every member runs when they agree, in sync
+    when each is; the error names every member that is not."""
+    if not members:
+        return None
+    items = list(members.values())
+    loaded = {(m["loaded_revision"], m["loaded_fingerprint"]) for m in items}
+    revision, fingerprint = loaded.pop() if len(loaded) == 1 else (None, None)
+    behind = [
+        f"{url}: {m['error'] or 'out of sync'}" for url, m in members.items() if not m["in_sync"]
+    ]
+    return {
+        **items[0],
+        "loaded_revision": revision,
+        "loaded_fingerprint": fingerprint,
+        "in_sync": not behind,
+        "error": "; ".join(behind) or None,
+    }
 
 
 def history_page(session: Session, *, page: PageParams) -> Page[PublishRead]:
