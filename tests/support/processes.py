@@ -1,4 +1,5 @@
-"""Start the real programs (the AAMI server, Prometheus, node_exporter) for a test."""
+"""Start the real programs (the AAMI server, Prometheus, node_exporter, Alertmanager,
+VictoriaMetrics, vmagent, vmalert) for a test."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from tests.support.wait import wait_for
+
+# Seconds a clustered Alertmanager waits per position in the cluster before it notifies
+# (the member before it has notified by then, and said so by gossip).
+PEER_TIMEOUT = 2.0
 
 
 @dataclass
@@ -35,7 +41,7 @@ class Process:
         log.close()
         return self
 
-    def wait_http(self, url: str, *, timeout: float = 30) -> None:
+    def wait_http(self, url: str, *, timeout: float = 90) -> None:
         def probe() -> bool:
             assert self.popen is not None
             if self.popen.poll() is not None:
@@ -123,17 +129,117 @@ def prometheus(tmp: Path, *, port: int, config: Path) -> Process:
     )
 
 
-def alertmanager(tmp: Path, *, port: int, config: Path) -> Process:
-    """A real Alertmanager, clustering off, on a loopback port."""
-    (tmp / "alertmanager-data").mkdir(exist_ok=True)
+def alertmanager(
+    tmp: Path,
+    *,
+    port: int,
+    config: Path,
+    cluster_port: int | None = None,
+    peers: Sequence[int] = (),
+    name: str = "alertmanager",
+) -> Process:
+    """A real Alertmanager on a loopback port: clustering off, or with ``cluster_port`` a
+    member gossiping on that port with the members at ``peers`` (short intervals: a peer
+    timeout of 2 s, gossip every 100 ms). Each ``name`` has its own data and log."""
+    (tmp / f"{name}-data").mkdir(exist_ok=True)
+    cluster = (
+        [
+            f"--cluster.listen-address=127.0.0.1:{cluster_port}",
+            *(f"--cluster.peer=127.0.0.1:{peer}" for peer in peers),
+            f"--cluster.peer-timeout={PEER_TIMEOUT:g}s",
+            "--cluster.gossip-interval=100ms",
+            "--cluster.pushpull-interval=2s",
+        ]
+        if cluster_port is not None
+        else ["--cluster.listen-address="]
+    )
     return Process(
-        "alertmanager",
+        name,
         [
             binary("prometheus-alertmanager"),
             f"--config.file={config}",
-            f"--storage.path={tmp / 'alertmanager-data'}",
+            f"--storage.path={tmp / f'{name}-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
+            *cluster,
         ],
-        tmp / "alertmanager.log",
+        tmp / f"{name}.log",
+    )
+
+
+def victoria_metrics(tmp: Path, *, port: int) -> Process:
+    """A single-node VictoriaMetrics on a loopback port (never the Debian service's 8428).
+    Samples become visible to queries after ``-search.latencyOffset`` (30 s by default);
+    1 s keeps a test's 1 s scrapes and evaluations close to what it just wrote."""
+    (tmp / "victoria-metrics-data").mkdir(exist_ok=True)
+    return Process(
+        "victoria-metrics",
+        [
+            binary("victoria-metrics"),
+            f"-storageDataPath={tmp / 'victoria-metrics-data'}",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=1d",
+            "-search.latencyOffset=1s",
+            "-search.disableCache",
+        ],
+        tmp / "victoria-metrics.log",
+    )
+
+
+def vmagent(tmp: Path, *, port: int, config: Path, remote_write: str) -> Process:
+    """vmagent scraping what ``config`` names (service discovery every second) and
+    remote-writing to ``remote_write`` (a ``.../api/v1/write`` URL)."""
+    (tmp / "vmagent-data").mkdir(exist_ok=True)
+    return Process(
+        "vmagent",
+        [
+            binary("vmagent"),
+            f"-promscrape.config={config}",
+            "-promscrape.httpSDCheckInterval=1s",
+            f"-remoteWrite.url={remote_write}",
+            f"-remoteWrite.tmpDataPath={tmp / 'vmagent-data'}",
+            f"-httpListenAddr=127.0.0.1:{port}",
+        ],
+        tmp / "vmagent.log",
+    )
+
+
+def vmalert(
+    tmp: Path,
+    *,
+    port: int,
+    rules_glob: str,
+    datasource: str,
+    notifier: str,
+    remote_write: str | None = None,
+    check_interval: str | None = None,
+) -> Process:
+    """vmalert evaluating the rule files ``rules_glob`` matches every second against
+    ``datasource`` and notifying the Alertmanager at ``notifier``. It reads the files again
+    on ``/-/reload`` (or SIGHUP), and with ``check_interval`` also on its own. Recording
+    rules (AAMI's stamp ``aami_rule_group_info`` is one) need ``remote_write``, where their
+    samples go (``datasource`` by default); vmalert refuses to start without it."""
+    return Process(
+        "vmalert",
+        [
+            binary("vmalert"),
+            f"-rule={rules_glob}",
+            f"-datasource.url={datasource}",
+            f"-notifier.url={notifier}",
+            f"-remoteWrite.url={remote_write or datasource}",
+            "-evaluationInterval=1s",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            *([f"-configCheckInterval={check_interval}"] if check_interval else []),
+        ],
+        tmp / "vmalert.log",
+    )
+
+
+def vmalert_dry_run(rule_file: Path) -> subprocess.CompletedProcess[str]:
+    """``vmalert -dryRun``: parse a rule file, its expressions (MetricsQL) and templates."""
+    return subprocess.run(
+        [binary("vmalert"), "-dryRun", f"-rule={rule_file}", "-loggerLevel=ERROR"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )

@@ -72,6 +72,32 @@ def stack_up(
     demo: Annotated[
         bool, typer.Option(help="load the demo groups, rules, mount check and agent")
     ] = True,
+    victoria_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--victoria-metrics",
+            help="also run victoria-metrics, vmagent and vmalert (AAMI's rules through `aami "
+            "rules sync`, alerting the stack's Alertmanager); Debian package victoria-metrics",
+        ),
+    ] = False,
+    victoria_metrics_port: Annotated[
+        int,
+        typer.Option(envvar="AAMI_STACK_VICTORIA_METRICS_PORT", help="victoria-metrics port"),
+    ] = 18428,
+    vmagent_port: Annotated[
+        int, typer.Option(envvar="AAMI_STACK_VMAGENT_PORT", help="vmagent port")
+    ] = 18429,
+    vmalert_port: Annotated[
+        int, typer.Option(envvar="AAMI_STACK_VMALERT_PORT", help="vmalert port")
+    ] = 18880,
+    alertmanager_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--alertmanager-cluster",
+            help="run two gossiping Alertmanagers (the second on --alertmanager-port + 1, "
+            "gossip on 19096 and 19097); Prometheus alerts both, AAMI manages both",
+        ),
+    ] = False,
     reset: Annotated[
         bool, typer.Option("--reset", help=_RESET.format(when="before starting"))
     ] = False,
@@ -100,9 +126,19 @@ def stack_up(
         node_exporter=node_exporter_port,
         alertmanager=alertmanager_port,
         webhook=webhook_port,
+        victoria_metrics=victoria_metrics_port,
+        vmagent=vmagent_port,
+        vmalert=vmalert_port,
+        alertmanager_peer=alertmanager_port + 1,
     )
     try:
-        code = run_stack(state_dir.resolve(), ports=ports, demo=demo)
+        code = run_stack(
+            state_dir.resolve(),
+            ports=ports,
+            demo=demo,
+            victoria_metrics=victoria_metrics,
+            alertmanager_cluster=alertmanager_cluster,
+        )
     except StackError as exc:
         fail(str(exc))
     raise typer.Exit(code)

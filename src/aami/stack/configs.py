@@ -1,5 +1,6 @@
-"""Generated configuration files for the real Prometheus, Alertmanager and node_exporter,
-and the server settings that make the stack's Alertmanager report to AAMI's alert history."""
+"""Generated configuration files for the real Prometheus, Alertmanager, node_exporter and
+vmagent, and the server settings that make the stack's Alertmanager report to AAMI's alert
+history."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ __all__ = [
     "alertmanager_base_for_stack",
     "history_env",
     "prometheus_config",
+    "vmagent_config",
     "write_yaml",
 ]
 
@@ -75,6 +77,32 @@ def prometheus_config(
     if alertmanagers:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
     return config
+
+
+def vmagent_config(
+    *,
+    server_url: str,
+    token_file: Path,
+    own_targets: list[str],
+    interval: str = "15s",
+    ca_file: Path | None = None,
+) -> dict[str, Any]:
+    """The scrape jobs of :func:`prometheus_config` for vmagent (which takes its discovery
+    interval from ``-promscrape.httpSDCheckInterval``, not from the file), and a job for the
+    VictoriaMetrics processes at ``own_targets``."""
+    prometheus = prometheus_config(
+        server_url=server_url,
+        token_file=token_file,
+        rule_globs=[],
+        interval=interval,
+        ca_file=ca_file,
+    )
+    jobs = prometheus["scrape_configs"]
+    for job in jobs:
+        for sd in job.get("http_sd_configs", []):
+            sd.pop("refresh_interval", None)
+    jobs.append({"job_name": "victoriametrics", "static_configs": [{"targets": own_targets}]})
+    return {"global": {"scrape_interval": interval}, "scrape_configs": jobs}
 
 
 def write_yaml(path: Path, document: dict[str, Any]) -> Path:

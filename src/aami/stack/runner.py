@@ -32,6 +32,7 @@ from aami.stack.configs import (
     alertmanager_base_for_stack,
     history_env,
     prometheus_config,
+    vmagent_config,
     write_yaml,
 )
 from aami.stack.control import clear_record, recorded, running_supervisor, write_record
@@ -42,6 +43,7 @@ _REPO = Path(__file__).resolve().parents[3]
 __all__ = ["StackError", "StackPorts", "private_state_dir", "run_stack"]
 
 _PR_SET_PDEATHSIG = 1
+VMALERT_EVALUATOR = "stack-vmalert"  # the stack's vmalert, as an evaluator in AAMI
 
 
 class StackError(Exception):
@@ -55,6 +57,13 @@ class StackPorts:
     node_exporter: int = 19100
     alertmanager: int = 19093
     webhook: int = 19095
+    # --alertmanager-cluster: a second Alertmanager, and the two members' gossip ports
+    alertmanager_peer: int = 19094
+    alertmanager_gossip: int = 19096
+    alertmanager_peer_gossip: int = 19097
+    victoria_metrics: int = 18428
+    vmagent: int = 18429
+    vmalert: int = 18880
 
 
 @dataclass
@@ -118,9 +127,18 @@ def _wait_http(
 
 
 class Stack:
-    def __init__(self, state_dir: Path, ports: StackPorts) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        ports: StackPorts,
+        *,
+        victoria_metrics: bool = False,
+        alertmanager_cluster: bool = False,
+    ) -> None:
         self.state_dir = state_dir
         self.ports = ports
+        self.victoria_metrics = victoria_metrics
+        self.alertmanager_cluster = alertmanager_cluster  # two gossiping Alertmanagers
         self.children: list[Child] = []
         self.stopping = False
         self.server_url = f"https://127.0.0.1:{ports.server}"
@@ -203,7 +221,7 @@ class Stack:
                     str(self.state_dir / "rules/static/*.yml"),
                     str(self.state_dir / "rules/generated/*.yml"),
                 ],
-                alertmanagers=[f"127.0.0.1:{ports.alertmanager}"],
+                alertmanagers=self.alertmanager_addresses(),
                 interval="5s",
                 sd_refresh="5s",
             ),
@@ -224,7 +242,7 @@ class Stack:
             "AAMI_DATABASE_URL": f"sqlite:///{self.state_dir / 'aami.db'}",
             "PROMETHEUS_URL": f"http://127.0.0.1:{ports.prometheus}",
             "PROMETHEUS_RULE_PATH": str(self.state_dir / "rules/generated"),
-            "ALERTMANAGER_URL": f"http://127.0.0.1:{ports.alertmanager}",
+            "ALERTMANAGER_URL": ",".join(f"http://{a}" for a in self.alertmanager_addresses()),
             "AAMI_ALERTMANAGER_CONFIG_PATH": str(am_dir / "alertmanager.yml"),
             "AAMI_ALERTMANAGER_BASE_CONFIG": str(am_dir / "base.yml"),
             "AAMI_TLS_CERT_FILE": str(tls.cert_file),
@@ -265,18 +283,7 @@ class Stack:
                 dict(os.environ),
                 logs / "node_exporter.log",
             ),
-            Child(
-                "alertmanager",
-                [
-                    _binary("prometheus-alertmanager"),
-                    f"--config.file={am_dir / 'alertmanager.yml'}",
-                    f"--storage.path={self.state_dir / 'alertmanager-data'}",
-                    f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
-                    "--cluster.listen-address=",
-                ],
-                dict(os.environ),
-                logs / "alertmanager.log",
-            ),
+            *self._alertmanager_children(am_dir / "alertmanager.yml"),
             Child(
                 "prometheus",
                 [
@@ -291,7 +298,165 @@ class Stack:
                 logs / "prometheus.log",
             ),
         ]
+        if self.victoria_metrics:
+            self.children += self._victoria_metrics_children()
         return token
+
+    def _victoria_metrics_children(self) -> list[Child]:
+        """victoria-metrics, vmagent (the same targets as Prometheus, found the same way)
+        and vmalert (the static rules, and AAMI's in ``rules/vmalert``, which ``aami rules
+        sync`` keeps there once the server is up; alerting every Alertmanager of the
+        stack). vmalert leaves out its ``alertgroup`` label, so its alerts are Prometheus's
+        alerts to Alertmanager, which sends each one once."""
+        ports = self.ports
+        for port, flag in (
+            (ports.victoria_metrics, "--victoria-metrics-port"),
+            (ports.vmagent, "--vmagent-port"),
+            (ports.vmalert, "--vmalert-port"),
+        ):
+            if not _port_free(port):
+                raise StackError(f"port {port} on 127.0.0.1 is in use; choose another with {flag}")
+        state = self.state_dir
+        for sub in ("victoria-metrics-data", "vmagent-data", "rules/vmalert"):
+            (state / sub).mkdir(parents=True, exist_ok=True)
+        write_yaml(
+            state / "vmagent.yml",
+            vmagent_config(
+                server_url=self.server_url,
+                token_file=self._sd_token_file(),
+                own_targets=[
+                    f"127.0.0.1:{port}"
+                    for port in (ports.victoria_metrics, ports.vmagent, ports.vmalert)
+                ],
+                interval="5s",
+                ca_file=self.trust_file,
+            ),
+        )
+        storage = f"http://127.0.0.1:{ports.victoria_metrics}"
+        logs = state / "logs"
+        return [
+            Child(
+                "victoria-metrics",
+                [
+                    _binary("victoria-metrics"),
+                    f"-storageDataPath={state / 'victoria-metrics-data'}",
+                    f"-httpListenAddr=127.0.0.1:{ports.victoria_metrics}",
+                    "-search.latencyOffset=5s",
+                ],
+                dict(os.environ),
+                logs / "victoria-metrics.log",
+            ),
+            Child(
+                "vmagent",
+                [
+                    _binary("vmagent"),
+                    f"-promscrape.config={state / 'vmagent.yml'}",
+                    "-promscrape.httpSDCheckInterval=5s",
+                    f"-remoteWrite.url={storage}/api/v1/write",
+                    f"-remoteWrite.tmpDataPath={state / 'vmagent-data'}",
+                    f"-httpListenAddr=127.0.0.1:{ports.vmagent}",
+                ],
+                dict(os.environ),
+                logs / "vmagent.log",
+            ),
+            Child(
+                "vmalert",
+                [
+                    _binary("vmalert"),
+                    f"-rule={state / 'rules/static/*.yml'}",
+                    f"-rule={state / 'rules/vmalert/*.yml'}",
+                    f"-datasource.url={storage}",
+                    f"-remoteWrite.url={storage}",
+                    "-notifier.url="
+                    + ",".join(f"http://{a}" for a in self.alertmanager_addresses()),
+                    "-evaluationInterval=5s",
+                    "-disableAlertgroupLabel",
+                    f"-httpListenAddr=127.0.0.1:{ports.vmalert}",
+                ],
+                dict(os.environ),
+                logs / "vmalert.log",
+            ),
+        ]
+
+    def rules_sync_child(self, token_file: Path) -> Child:
+        """``aami rules sync`` for the stack's vmalert (evaluator ``stack-vmalert``)."""
+        return Child(
+            "aami-rules-sync",
+            [
+                sys.executable,
+                "-m",
+                "aami",
+                "rules",
+                "sync",
+                "--server",
+                self.server_url,
+                "--ca-file",
+                str(self.trust_file),
+                "--evaluator",
+                VMALERT_EVALUATOR,
+                "--token-file",
+                str(token_file),
+                "--kind",
+                "vmalert",
+                "--evaluator-url",
+                f"http://127.0.0.1:{self.ports.vmalert}",
+                "--rules-dir",
+                str(self.state_dir / "rules/vmalert"),
+                "--vmalert",
+                _binary("vmalert"),
+            ],
+            dict(os.environ),
+            self.state_dir / "logs" / "rules-sync.log",
+        )
+
+    def alertmanager_addresses(self) -> list[str]:
+        """host:port of every Alertmanager: Prometheus alerts each, AAMI manages each."""
+        ports = self.ports
+        members = [ports.alertmanager]
+        if self.alertmanager_cluster:
+            members.append(ports.alertmanager_peer)
+        return [f"127.0.0.1:{port}" for port in members]
+
+    def _alertmanager_children(self, config: Path) -> list[Child]:
+        """One Alertmanager, or (``alertmanager_cluster``) two gossiping on loopback that
+        read the same config file."""
+        ports = self.ports
+        if not self.alertmanager_cluster:
+            return [
+                self._alertmanager(
+                    "alertmanager", ports.alertmanager, config, ["--cluster.listen-address="]
+                )
+            ]
+        for port in (
+            ports.alertmanager_peer,
+            ports.alertmanager_gossip,
+            ports.alertmanager_peer_gossip,
+        ):
+            if not _port_free(port):
+                raise StackError(f"port {port} on 127.0.0.1 is in use (--alertmanager-cluster)")
+        first, second = ports.alertmanager_gossip, ports.alertmanager_peer_gossip
+        return [
+            self._alertmanager("alertmanager", ports.alertmanager, config, _gossip(first, second)),
+            self._alertmanager(
+                "alertmanager-peer", ports.alertmanager_peer, config, _gossip(second, first)
+            ),
+        ]
+
+    def _alertmanager(self, name: str, port: int, config: Path, cluster: list[str]) -> Child:
+        data = self.state_dir / f"{name}-data"
+        data.mkdir(parents=True, exist_ok=True)
+        return Child(
+            name,
+            [
+                _binary("prometheus-alertmanager"),
+                f"--config.file={config}",
+                f"--storage.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                *cluster,
+            ],
+            dict(os.environ),
+            self.state_dir / "logs" / f"{name}.log",
+        )
 
     def agent_child(self, config: Path) -> Child:
         """The node agent for this machine, once it is registered."""
@@ -541,6 +706,65 @@ def _load_demo(stack: Stack, server_url: str, token: str) -> Path:
     return config
 
 
+def _vmalert_evaluator(stack: Stack, token: str) -> Path:
+    """Declare the stack's vmalert as an evaluator (again with its URL and a new token when
+    an earlier stack in this state dir did); returns the file holding its token."""
+    url = f"http://127.0.0.1:{stack.ports.vmalert}"
+    evaluators = "/api/v1/evaluators"
+    with httpx.Client(
+        base_url=stack.server_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        verify=stack.trust(),
+    ) as client:
+        body = {"name": VMALERT_EVALUATOR, "kind": "vmalert", "url": url, "groups": None}
+        response = client.post(evaluators, json=body)
+        if response.status_code == 409:
+            named = f"{evaluators}/{VMALERT_EVALUATOR}"
+            response = client.put(named, json={"url": url})
+            if response.status_code == 200:
+                response = client.post(f"{named}/token")
+        if response.status_code not in (200, 201):
+            raise StackError(
+                f"declaring the stack's vmalert in AAMI failed: {response.status_code} "
+                f"{response.text}"
+            )
+    path = stack.state_dir / "evaluator-token"
+    path.write_text(response.json()["token"] + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _wait_victoria_metrics(ports: StackPorts, by_name: dict[str, Child]) -> None:
+    for name, port in (
+        ("victoria-metrics", ports.victoria_metrics),
+        ("vmagent", ports.vmagent),
+        ("vmalert", ports.vmalert),
+    ):
+        _wait_http(f"http://127.0.0.1:{port}/health", child=by_name[name], timeout=60)
+
+
+def _victoria_metrics_lines(ports: StackPorts) -> str:
+    return (
+        f"  vm storage    http://127.0.0.1:{ports.victoria_metrics}  (victoria-metrics, /vmui)\n"
+        f"  vmagent       http://127.0.0.1:{ports.vmagent}/targets\n"
+        f"  vmalert       http://127.0.0.1:{ports.vmalert}  (AAMI's rules through `aami rules "
+        "sync`,\n                evaluator stack-vmalert; alerting the Alertmanager above)\n"
+    )
+
+
+def _gossip(own: int, peer: int) -> list[str]:
+    """Flags of a cluster member on loopback: quick gossip, and a 2 s peer timeout (the
+    second member notifies only if the first has not, 2 s after it would have)."""
+    return [
+        f"--cluster.listen-address=127.0.0.1:{own}",
+        f"--cluster.peer=127.0.0.1:{peer}",
+        "--cluster.peer-timeout=2s",
+        "--cluster.gossip-interval=100ms",
+        "--cluster.pushpull-interval=5s",
+    ]
+
+
 def private_state_dir(state_dir: Path) -> None:
     """Create the state directory 0700: it holds the admin token, the database and its
     secret key. One an earlier stack made (it has an ``admin-token``) is made private too;
@@ -552,9 +776,23 @@ def private_state_dir(state_dir: Path) -> None:
             state_dir.chmod(0o700)
 
 
-def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
-    """Start everything, print where it is, supervise until SIGINT/SIGTERM; return 0."""
-    stack = Stack(state_dir, ports)
+def run_stack(
+    state_dir: Path,
+    *,
+    ports: StackPorts,
+    demo: bool = True,
+    victoria_metrics: bool = False,
+    alertmanager_cluster: bool = False,
+) -> int:
+    """Start everything, print where it is, supervise until SIGINT/SIGTERM; return 0. With
+    ``victoria_metrics``, victoria-metrics, vmagent and vmalert run beside Prometheus; with
+    ``alertmanager_cluster``, two gossiping Alertmanagers run, both alerted and managed."""
+    stack = Stack(
+        state_dir,
+        ports,
+        victoria_metrics=victoria_metrics,
+        alertmanager_cluster=alertmanager_cluster,
+    )
     running = running_supervisor(state_dir)
     if running is not None:
         raise StackError(
@@ -582,11 +820,12 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
             timeout=60,
             verify=stack.trust(),
         )
-        _wait_http(
-            f"http://127.0.0.1:{ports.alertmanager}/-/ready",
-            child=by_name["alertmanager"],
-            timeout=60,
-        )
+        for child, address in zip(
+            (c for c in stack.children if c.name.startswith("alertmanager")),
+            stack.alertmanager_addresses(),
+            strict=True,
+        ):
+            _wait_http(f"http://{address}/-/ready", child=child, timeout=60)
         if demo:
             agent = stack.agent_child(_load_demo(stack, server_url, token))
             stack.children.append(agent)
@@ -594,15 +833,29 @@ def run_stack(state_dir: Path, *, ports: StackPorts, demo: bool = True) -> int:
         _wait_http(
             f"http://127.0.0.1:{ports.prometheus}/-/ready", child=by_name["prometheus"], timeout=60
         )
+        if victoria_metrics:
+            _wait_victoria_metrics(ports, by_name)
+            sync = stack.rules_sync_child(_vmalert_evaluator(stack, token))
+            stack.children.append(sync)
+            stack.start(sync)
         print(
             "AAMI stack is ready\n"
             f"  server        {server_url}  (API docs: {server_url}/docs)\n"
             f"  TLS CA        {stack.trust_file}  (Prometheus and the agent trust it; for curl\n"
             f"                and the aami CLI: export SSL_CERT_FILE={stack.trust_file})\n"
             f"  prometheus    http://127.0.0.1:{ports.prometheus}\n"
-            f"  alertmanager  http://127.0.0.1:{ports.alertmanager}\n"
-            f"  node_exporter http://127.0.0.1:{ports.node_exporter}/metrics\n"
-            f"  notifications http://127.0.0.1:{ports.webhook} -> "
+            + "".join(
+                f"  alertmanager  http://{address}\n" for address in stack.alertmanager_addresses()
+            )
+            + (
+                "                (a cluster: gossip on 127.0.0.1:"
+                f"{ports.alertmanager_gossip} and :{ports.alertmanager_peer_gossip})\n"
+                if alertmanager_cluster
+                else ""
+            )
+            + f"  node_exporter http://127.0.0.1:{ports.node_exporter}/metrics\n"
+            + (_victoria_metrics_lines(ports) if victoria_metrics else "")
+            + f"  notifications http://127.0.0.1:{ports.webhook} -> "
             f"{state_dir / 'notifications.jsonl'} (and printed below)\n"
             f"  admin token   {token}  (also in {state_dir / 'admin-token'})\n"
             f"  state dir     {state_dir}  (logs in {state_dir / 'logs'})\n"
