@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,74 +63,55 @@ def exec_done(pid: int, binary: Path) -> bool:
     return comm == binary.name[:15] and exe == binary and argv0 == bytes(binary)
 
 
-@pytest.fixture
-def long_named_process(tmp_path: Path) -> Iterator[str]:
-    """A process whose executable is named nvidia-persistenced (19 bytes; comm keeps 15)."""
+@contextmanager
+def running(tmp_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``sleep`` copied to ``name`` and running, until the block ends."""
     sleep = shutil.which("sleep")
     assert sleep is not None
-    name = "nvidia-persistenced"
     binary = tmp_path / name
     shutil.copy(sleep, binary)
     process = subprocess.Popen([str(binary), "300"])
     try:
         wait_for(lambda: exec_done(process.pid, binary), timeout=10, what="the process to exec")
-        yield name
+        yield process
     finally:
         process.kill()
         process.wait()
 
 
-@pytest.mark.xdist_group("nvidia-persistenced")  # each sees the processes the other starts
-def test_process_running_matches_names_longer_than_comm(
-    tmp_path: Path, long_named_process: str
-) -> None:
-    config = {"processes": f"{long_named_process},nv-fabricmanager,sleep"}
-    result = run("process-running", tmp_path, path=SYSTEM, config=config)
+@pytest.mark.xdist_group("nvidia-persistenced")  # each sees the processes the others start
+def test_process_running_matches_names_longer_than_comm(tmp_path: Path) -> None:
+    # nvidia-persistenced is 19 bytes; /proc/PID/comm keeps 15.
+    with running(tmp_path, "nvidia-persistenced"):
+        config = {"processes": "nvidia-persistenced,nv-fabricmanager,sleep"}
+        result = run("process-running", tmp_path, path=SYSTEM, config=config)
     assert result.returncode == 0, result.stderr
-    assert result.value("aami_process_running", process=long_named_process) == 1
-    assert result.value("aami_process_count", process=long_named_process) == 1
+    assert result.value("aami_process_running", process="nvidia-persistenced") == 1
+    assert result.value("aami_process_count", process="nvidia-persistenced") == 1
     assert result.value("aami_process_running", process="nv-fabricmanager") == 0
 
 
-@pytest.mark.xdist_group("nvidia-persistenced")  # each sees the processes the other starts
+@pytest.mark.xdist_group("nvidia-persistenced")
 def test_process_running_does_not_count_a_truncated_prefix(tmp_path: Path) -> None:
     # A process named nvidia-persistenced-x has the same 15-byte comm: not a match.
-    sleep = shutil.which("sleep")
-    assert sleep is not None
-    other = tmp_path / "nvidia-persistenced-x"
-    shutil.copy(sleep, other)
-    process = subprocess.Popen([str(other), "300"])
-    try:
-        wait_for(lambda: exec_done(process.pid, other), timeout=10, what="the process to exec")
+    with running(tmp_path, "nvidia-persistenced-x"):
         config = {"processes": "nvidia-persistenced"}
         result = run("process-running", tmp_path, path=SYSTEM, config=config)
-        assert result.value("aami_process_running", process="nvidia-persistenced") == 0
-    finally:
-        process.kill()
-        process.wait()
+    assert result.value("aami_process_running", process="nvidia-persistenced") == 0
 
 
 @pytest.mark.xdist_group("nvidia-persistenced")
 def test_process_running_does_not_count_a_zombie(tmp_path: Path) -> None:
     # The daemon crashed and its parent has not reaped it: comm is still there, but nothing
     # runs. It must read 0, or the "not running" alert never fires.
-    sleep = shutil.which("sleep")
-    assert sleep is not None
-    binary = tmp_path / "nvidia-persistenced"
-    shutil.copy(sleep, binary)
-    process = subprocess.Popen([str(binary), "300"])
-    try:
-        wait_for(lambda: exec_done(process.pid, binary), timeout=10, what="the process to exec")
+    with running(tmp_path, "nvidia-persistenced") as process:
         os.kill(process.pid, signal.SIGKILL)  # not waited for: stays a zombie
         wait_for(lambda: state(process.pid) == "Z", timeout=10, what="the process to die")
         config = {"processes": "nvidia-persistenced"}
         result = run("process-running", tmp_path, path=SYSTEM, config=config)
-        assert result.returncode == 0, result.stderr
-        assert result.value("aami_process_running", process="nvidia-persistenced") == 0
-        assert result.value("aami_process_count", process="nvidia-persistenced") == 0
-    finally:
-        process.kill()
-        process.wait()
+    assert result.returncode == 0, result.stderr
+    assert result.value("aami_process_running", process="nvidia-persistenced") == 0
+    assert result.value("aami_process_count", process="nvidia-persistenced") == 0
 
 
 def state(pid: int) -> str:
