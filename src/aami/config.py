@@ -143,7 +143,8 @@ class Settings(BaseSettings):
     )
     promtool_timeout: float = Field(
         default=30.0,
-        description="promtool in the publisher: killed after this long (a duration)",
+        description="promtool in the publisher: killed after this long (a duration) for "
+        "each 1,000 rule files one promtool process checks",
     )
     tool_timeout: float = Field(
         default=10.0,

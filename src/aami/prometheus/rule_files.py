@@ -48,12 +48,14 @@ __all__ = [
     "WrittenFile",
     "build_rule_file",
     "group_name",
+    "promtool_budget",
     "promtool_check",
 ]
 
 GLOBAL_FILE = "global.yml"
 SENTINEL_RECORD = "aami_rule_group_info"
 _FILES_PER_WORKER = 100
+FILES_PER_TIMEOUT = 1000  # rule files one promtool process checks per AAMI_PROMTOOL_TIMEOUT
 _GROUP_FILE = re.compile(r"^group-(.+)\.yml$")
 
 
@@ -139,6 +141,13 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
     process.communicate()  # reaps it and closes its pipes
 
 
+def promtool_budget(timeout: float, files_per_process: int) -> float:
+    """The time one check may take: ``timeout`` for every ``FILES_PER_TIMEOUT`` files each
+    promtool process checks (at least once). promtool's work grows with the rules: a fixed
+    limit that suits 1,000 files kills every check of 10,000, and no publish could pass."""
+    return timeout * max(1.0, files_per_process / FILES_PER_TIMEOUT)
+
+
 def promtool_check(paths: list[Path], *, timeout: float = 30) -> PromtoolResult:
     """Run ``promtool check rules`` on the paths.
 
@@ -159,6 +168,7 @@ def promtool_check(paths: list[Path], *, timeout: float = 30) -> PromtoolResult:
         return PromtoolResult(True, "", {}, False)
     workers = max(1, min(os.cpu_count() or 1, len(paths) // _FILES_PER_WORKER))
     chunks = [paths[index::workers] for index in range(workers)]
+    timeout = promtool_budget(timeout, max(len(chunk) for chunk in chunks))
     processes = [
         subprocess.Popen(
             [promtool, "check", "rules", "--lint=none", *map(str, chunk)],

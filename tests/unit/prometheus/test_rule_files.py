@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aami.common.files import write_atomic
-from aami.prometheus.rule_files import RuleFileStore, promtool_check
+from aami.prometheus.rule_files import RuleFileStore, promtool_budget, promtool_check
 
 GOOD = "groups:\n- name: aami-g\n  rules:\n  - alert: A\n    expr: up == 0\n"
 
@@ -92,6 +92,12 @@ def test_promtool_missing_fails_closed(tmp_path: Path, monkeypatch: pytest.Monke
     assert check.ok is False
     assert check.tool_failed is True
     assert "promtool is not installed" in check.output
+
+
+def test_the_promtool_budget_grows_with_the_files_each_process_checks() -> None:
+    assert promtool_budget(30, 1) == 30
+    assert promtool_budget(30, 1000) == 30
+    assert promtool_budget(30, 5000) == 150  # 10,000 files over 2 promtool processes
 
 
 def test_a_hanging_promtool_is_killed_at_the_timeout(
