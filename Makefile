@@ -1,7 +1,7 @@
 # The two commands: `make up` runs the local stack, `make test` runs the whole suite.
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 .PHONY: setup up down test lint typecheck unit bench
 
