@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.engine import make_url
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from aami import __version__
 from aami.alertmanager.client import AlertmanagerClient
@@ -75,6 +77,55 @@ def _lease_lock_path(settings: Settings) -> Path:
         database = Path(url.database).expanduser()
         return database.with_name(database.name + ".publisher-lock")
     return settings.prometheus_rule_path / ".publisher.lock"
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    for router in (
+        checks_router,  # first: every node polls it, and routes are matched in order
+        groups_router,
+        targets_router,
+        exporters_router,
+        sd_router,
+        alert_templates_router,
+        alert_rules_router,
+        prometheus_router,
+        evaluators_router,
+        script_templates_router,
+        script_policies_router,
+        tokens_router,
+        register_router,
+        registrations_router,
+        alertmanager_router,
+        notifications_router,
+        seed_router,
+        config_router,
+        audit_router,
+    ):
+        api.include_router(router)
+    return api
+
+
+_routes: list[BaseRoute] | None = None
+_routes_lock = threading.Lock()
+
+
+def _shared_routes() -> list[BaseRoute]:
+    """The API's and the web UI's routes, built once per process.
+
+    They hold nothing of one app: a handler finds its app's services through the request.
+    Building them (FastAPI prepares every parameter's validator) is most of what creating
+    an app costs, and the tests create one per test.
+    """
+    global _routes
+    with _routes_lock:
+        if _routes is None:
+            scratch = FastAPI()
+            defaults = list(scratch.router.routes)  # /openapi.json, /docs, ...
+            scratch.include_router(_api_router())
+            install_web_ui(scratch)
+            _routes = [route for route in scratch.router.routes if route not in defaults]
+        return _routes
 
 
 def _register_collectors(registry: CollectorRegistry, app: AppServices) -> None:
@@ -208,32 +259,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for router in (
-        checks_router,  # first: every node polls it, and routes are matched in order
-        groups_router,
-        targets_router,
-        exporters_router,
-        sd_router,
-        alert_templates_router,
-        alert_rules_router,
-        prometheus_router,
-        evaluators_router,
-        script_templates_router,
-        script_policies_router,
-        tokens_router,
-        register_router,
-        registrations_router,
-        alertmanager_router,
-        notifications_router,
-        seed_router,
-        config_router,
-        audit_router,
-    ):
-        api.include_router(router)
-    app.include_router(api)
-
-    install_web_ui(app)
+    app.router.routes.extend(_shared_routes())
+    app.state.web_ui_installed = True  # the UI's routes are among them
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
