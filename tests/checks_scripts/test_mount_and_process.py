@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,39 +80,55 @@ def running(tmp_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
         process.wait()
 
 
-@pytest.mark.xdist_group("nvidia-persistenced")  # each sees the processes the others start
-def test_process_running_matches_names_longer_than_comm(tmp_path: Path) -> None:
-    # nvidia-persistenced is 19 bytes; /proc/PID/comm keeps 15.
-    with running(tmp_path, "nvidia-persistenced"):
-        config = {"processes": "nvidia-persistenced,nv-fabricmanager,sleep"}
+@pytest.fixture
+def daemon() -> str:
+    """A name like nvidia-persistenced (19 bytes; /proc/PID/comm keeps 15), unique to the
+    test: the check counts every process on the machine, and no other may share it."""
+    return f"nvidia-{uuid.uuid4().hex[:12]}"
+
+
+def others(name: str) -> list[tuple[str, str, str]]:
+    """Every process whose comm reads like ``name`` (pid, comm, state), for a failure."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            comm = (entry / "comm").read_text().strip()
+            if entry.name.isdigit() and comm == name[:15]:
+                found.append((entry.name, comm, state(int(entry.name))))
+        except OSError:
+            continue
+    return found
+
+
+def test_process_running_matches_names_longer_than_comm(tmp_path: Path, daemon: str) -> None:
+    with running(tmp_path, daemon):
+        config = {"processes": f"{daemon},nv-fabricmanager,sleep"}
         result = run("process-running", tmp_path, path=SYSTEM, config=config)
     assert result.returncode == 0, result.stderr
-    assert result.value("aami_process_running", process="nvidia-persistenced") == 1
-    assert result.value("aami_process_count", process="nvidia-persistenced") == 1
+    assert result.value("aami_process_running", process=daemon) == 1
+    assert result.value("aami_process_count", process=daemon) == 1
     assert result.value("aami_process_running", process="nv-fabricmanager") == 0
 
 
-@pytest.mark.xdist_group("nvidia-persistenced")
-def test_process_running_does_not_count_a_truncated_prefix(tmp_path: Path) -> None:
-    # A process named nvidia-persistenced-x has the same 15-byte comm: not a match.
-    with running(tmp_path, "nvidia-persistenced-x"):
-        config = {"processes": "nvidia-persistenced"}
-        result = run("process-running", tmp_path, path=SYSTEM, config=config)
-    assert result.value("aami_process_running", process="nvidia-persistenced") == 0
+def test_process_running_does_not_count_a_truncated_prefix(tmp_path: Path, daemon: str) -> None:
+    # A process named <daemon>-x has the same 15-byte comm: not a match.
+    with running(tmp_path, f"{daemon}-x"):
+        result = run("process-running", tmp_path, path=SYSTEM, config={"processes": daemon})
+        seen = others(daemon)
+    assert result.value("aami_process_running", process=daemon) == 0, seen
 
 
-@pytest.mark.xdist_group("nvidia-persistenced")
-def test_process_running_does_not_count_a_zombie(tmp_path: Path) -> None:
+def test_process_running_does_not_count_a_zombie(tmp_path: Path, daemon: str) -> None:
     # The daemon crashed and its parent has not reaped it: comm is still there, but nothing
     # runs. It must read 0, or the "not running" alert never fires.
-    with running(tmp_path, "nvidia-persistenced") as process:
+    with running(tmp_path, daemon) as process:
         os.kill(process.pid, signal.SIGKILL)  # not waited for: stays a zombie
         wait_for(lambda: state(process.pid) == "Z", timeout=10, what="the process to die")
-        config = {"processes": "nvidia-persistenced"}
-        result = run("process-running", tmp_path, path=SYSTEM, config=config)
+        result = run("process-running", tmp_path, path=SYSTEM, config={"processes": daemon})
+        seen = others(daemon)
     assert result.returncode == 0, result.stderr
-    assert result.value("aami_process_running", process="nvidia-persistenced") == 0
-    assert result.value("aami_process_count", process="nvidia-persistenced") == 0
+    assert result.value("aami_process_running", process=daemon) == 0, seen
+    assert result.value("aami_process_count", process=daemon) == 0, seen
 
 
 def state(pid: int) -> str:
