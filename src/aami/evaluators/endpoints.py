@@ -18,6 +18,7 @@ from aami.common.schemas import Page
 from aami.db.session import session_scope
 from aami.evaluators import service
 from aami.evaluators.models import LOCAL, Evaluator
+from aami.evaluators.rule_sets import RuleSet
 from aami.evaluators.schemas import (
     EvaluatorCreate,
     EvaluatorCreated,
@@ -113,19 +114,11 @@ def rotate_token(name: str, session: SessionDep, principal: AdminDep) -> Evaluat
     return EvaluatorToken(name=evaluator.name, token=token)
 
 
-def _current(app: AppServices, name: str) -> tuple[str, str, str]:
-    """(ETag, revision, kind) of the evaluator's rule set now."""
+def _current(app: AppServices, name: str) -> tuple[RuleSet, str]:
+    """The evaluator's rule set now, and its kind."""
     with session_scope(app.sessionmaker) as session:
         evaluator = service.get_or_raise(session, name=name)
-        found = service.served_rule_set(session, app.rule_sets, evaluator)
-        return found.etag, found.revision, evaluator.kind
-
-
-def _body(app: AppServices, name: str) -> tuple[bytes, str]:
-    with session_scope(app.sessionmaker) as session:
-        evaluator = service.get_or_raise(session, name=name)
-        found = service.served_rule_set(session, app.rule_sets, evaluator)
-        return found.body(evaluator.name, evaluator.kind), found.etag
+        return service.served_rule_set(session, app.rule_sets, evaluator), evaluator.kind
 
 
 @router.get("/{name}/loaded", response_model=EvaluatorLoaded)
@@ -172,21 +165,20 @@ async def evaluator_rules(
 ) -> Response:
     """The evaluator's rule set: every file it must have, nothing else (its token, or the
     admin token)."""
-    service.may_act_for(principal.role, principal.evaluator, name)
+    service.may_act_for(principal, name)
     app = services(request)
     deadline = time.monotonic() + wait
     while True:
-        etag, _revision, _kind = await run_in_threadpool(_current, app, name)
+        current, kind = await run_in_threadpool(_current, app, name)
         remaining = deadline - time.monotonic()
-        if not etag_matches(if_none_match, etag) or remaining <= 0:
+        if not etag_matches(if_none_match, current.etag) or remaining <= 0:
             break
         if await request.is_disconnected():
-            return Response(status_code=304, headers={"ETag": etag})
+            return Response(status_code=304, headers={"ETag": current.etag})
         await asyncio.sleep(min(POLL_INTERVAL, remaining))
-    if etag_matches(if_none_match, etag):
-        return conditional_response(b"", etag, if_none_match)
-    body, etag = await run_in_threadpool(_body, app, name)
-    return conditional_response(body, etag, if_none_match)
+    if etag_matches(if_none_match, current.etag):
+        return conditional_response(b"", current.etag, if_none_match)
+    return conditional_response(current.body(name, kind), current.etag, if_none_match)
 
 
 @router.post("/{name}/status", response_model=EvaluatorRead)
@@ -198,7 +190,7 @@ def report_status(
     principal: PrincipalDep,
 ) -> EvaluatorRead:
     """What the evaluator was confirmed to run (its token, or the admin token)."""
-    service.may_act_for(principal.role, principal.evaluator, name)
+    service.may_act_for(principal, name)
     evaluator = service.get_or_raise(session, name=name)
     service.report(session, evaluator=evaluator, data=body)
     return _read(services(request), session, evaluator)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -31,8 +32,6 @@ GroupList = Annotated[list[EntityId], Field(max_length=10_000)]
 
 
 def _check_url(value: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")

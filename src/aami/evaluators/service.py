@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from aami.audit import service as audit
-from aami.auth.tokens import generate_token, hash_token
+from aami.auth.tokens import Principal, generate_token, hash_token
 from aami.db.base import utcnow
 from aami.db.locking import lock_for_update
 from aami.errors import Conflict, Forbidden, Invalid, NotFound
@@ -160,11 +160,11 @@ def rotate_token(session: Session, *, actor: str, evaluator: Evaluator) -> str:
     return token
 
 
-def may_act_for(principal_role: str, principal_evaluator: str | None, name: str) -> None:
+def may_act_for(principal: Principal, name: str) -> None:
     """The admin, or the evaluator itself; any other token is refused."""
-    if principal_role == "admin":
+    if principal.role == "admin":
         return
-    if principal_role == "evaluator" and principal_evaluator == name:
+    if principal.role == "evaluator" and principal.evaluator == name:
         return
     raise Forbidden(f"this token may not read or report for evaluator {name!r}")
 

@@ -51,7 +51,7 @@ def prometheus_sd(
     if principal.role not in ("admin", "sd"):
         if principal.role != "evaluator" or evaluator is None:
             raise Forbidden("this token may not read service discovery")
-        evaluators.may_act_for(principal.role, principal.evaluator, evaluator)
+        evaluators.may_act_for(principal, evaluator)
     member_of = None
     if evaluator is not None and evaluator != LOCAL:
         member_of = evaluators.get_or_raise(session, name=evaluator).groups

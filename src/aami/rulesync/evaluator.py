@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_OUTPUT else text[:_MAX_OUTPUT] + "…"
 
 
-class Evaluator:
+class Evaluator(ABC):
     """What the sync needs from a rule evaluator: validate files, reload, read its rules."""
 
     kind = ""
@@ -166,8 +167,9 @@ class Evaluator:
         self._http = http
         self._tool_timeout = tool_timeout
 
+    @abstractmethod
     def _argv(self, directory: Path, paths: list[Path]) -> list[str]:
-        raise NotImplementedError
+        """The checker's command line for these staged files."""
 
     def _explain(self, output: str) -> str:
         return output
