@@ -1,6 +1,8 @@
 """Schemathesis against the app in process: no server error, and every response matches
 the documented schema (error bodies included); a fixed seed and a bounded number of
-examples per operation, so a run is the same run every time.
+examples per operation, so a run is the same run every time. It takes 30 s alone on
+2 cores and about 60 s beside the other suites, so it keeps the suite's 300 s limit: a
+tighter one fired inside Hypothesis, which reported it as the operation being "flaky".
 
 Prometheus and Alertmanager are closed ports here, so routes that need them answer 503
 ``unavailable``: documented, and the only 5xx accepted."""
@@ -89,7 +91,6 @@ def _check(case: Any) -> None:
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
 
-@pytest.mark.timeout(60)  # about 15 s on a busy 2-core machine
 def test_no_server_error_and_responses_match_the_schema(api_schema: Any) -> None:
     failures: list[str] = []
     calls = 0
