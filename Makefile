@@ -28,4 +28,6 @@ bench: setup
 	$(BIN)/python bench/sd.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/checks_open.py
+	$(BIN)/python bench/rule_sets.py
 	$(BIN)/python bench/agent.py

@@ -1,0 +1,140 @@
+"""An evaluator's rule set after a change renders only the scopes that changed, and is
+byte for byte the set a cold render makes: after a threshold, a group's rename, a rule
+deleted, a template switched to compact mode and back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aami.api.state import services
+from aami.evaluators import rule_sets
+from tests.api.test_evaluators import CPU, bearer, evaluator
+from tests.support.api import create
+
+GROUPS = ("grp-a", "grp-b", "grp-c")
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The scopes of every render the rule sets ask for, in order."""
+    calls: list[set[str]] = []
+    real: Callable[..., Any] = rule_sets.render_scopes
+
+    def spy(session: Any, scopes: Collection[str], revisions: Mapping[str, int]) -> Any:
+        calls.append(set(scopes))
+        return real(session, scopes, revisions)
+
+    monkeypatch.setattr(rule_sets, "render_scopes", spy)
+    return calls
+
+
+def served(client: TestClient, token: str) -> dict[str, Any]:
+    response = client.get("/api/v1/evaluators/all/rules", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def cold(client: TestClient, token: str) -> dict[str, Any]:
+    services(client.app).rule_sets.clear()
+    return served(client, token)
+
+
+def rule_id(client: TestClient, group: str) -> str:
+    rules = client.get("/api/v1/alert-rules", params={"group_id": group}).json()["data"]
+    return str(rules[0]["id"])
+
+
+def test_a_change_renders_only_its_scope_and_matches_a_cold_render(
+    client: TestClient, rendered: list[set[str]]
+) -> None:
+    for group in GROUPS:
+        create(client, "/api/v1/groups", {"id": group, "name": group})
+    create(client, "/api/v1/alert-templates", CPU)
+    for group in GROUPS:
+        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+    _, token = evaluator(client, "all", None)
+    first = served(client, token)
+    assert rendered == [set(GROUPS)]
+    assert [f["name"] for f in first["files"]] == [f"group-{g}.yml" for g in GROUPS]
+
+    # A threshold in one group: that group's file only.
+    rendered.clear()
+    client.put(
+        f"/api/v1/alert-rules/{rule_id(client, 'grp-b')}", json={"config": {"threshold": 91}}
+    )
+    after = served(client, token)
+    assert rendered == [{"grp-b"}]
+    assert after["revision"] != first["revision"]
+    changed = {f["name"] for f in after["files"]} ^ {f["name"] for f in first["files"]}
+    assert changed == set()
+    assert [f["sha256"] for f in after["files"]][0::2] == [f["sha256"] for f in first["files"]][
+        0::2
+    ]
+    assert "> 91" in after["files"][1]["content"]
+    assert cold(client, token) == after
+
+    # A rename: the group's file says the new name.
+    rendered.clear()
+    client.put("/api/v1/groups/grp-a", json={"name": "training racks"})
+    renamed = served(client, token)
+    assert rendered == [{"grp-a"}]
+    assert "(training racks)" in renamed["files"][0]["content"]
+    assert cold(client, token) == renamed
+
+    # A rule deleted: its file leaves the set; nothing is rendered for it.
+    rendered.clear()
+    assert client.delete(f"/api/v1/alert-rules/{rule_id(client, 'grp-c')}").status_code == 204
+    fewer = served(client, token)
+    assert rendered == []
+    assert [f["name"] for f in fewer["files"]] == ["group-grp-a.yml", "group-grp-b.yml"]
+    assert cold(client, token) == fewer
+
+
+def test_compact_mode_moves_the_rules_and_back(
+    client: TestClient, rendered: list[set[str]]
+) -> None:
+    for group in GROUPS[:2]:
+        create(client, "/api/v1/groups", {"id": group, "name": group})
+    create(client, "/api/v1/alert-templates", CPU)
+    for group in GROUPS[:2]:
+        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+    _, token = evaluator(client, "all", None)
+    per_group = served(client, token)
+
+    response = client.put("/api/v1/alert-templates/HighCPU", json={"threshold_mode": "compact"})
+    assert response.status_code == 200, response.text
+    compact = served(client, token)
+    assert [f["name"] for f in compact["files"]] == ["global.yml"]
+    assert cold(client, token) == compact
+
+    response = client.put("/api/v1/alert-templates/HighCPU", json={"threshold_mode": "per_group"})
+    assert response.status_code == 200, response.text
+    back = served(client, token)
+    assert cold(client, token) == back
+    assert [f["name"] for f in back["files"]] == [f["name"] for f in per_group["files"]]
+
+
+def test_a_shard_and_the_whole_fleet_share_their_groups_renders(
+    client: TestClient, rendered: list[set[str]]
+) -> None:
+    for group in GROUPS:
+        create(client, "/api/v1/groups", {"id": group, "name": group})
+    create(client, "/api/v1/alert-templates", CPU)
+    for group in GROUPS:
+        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+    _, token = evaluator(client, "all", None)
+    _, shard = evaluator(client, "shard-b", ["grp-b"])
+    changed_rule = rule_id(client, "grp-a")
+    client.put(f"/api/v1/alert-rules/{changed_rule}", json={"config": {"threshold": 91}})
+    rendered.clear()
+    whole = served(client, token)
+    assert rendered == [{"grp-a"}]
+    rendered.clear()
+    part = client.get("/api/v1/evaluators/shard-b/rules", headers=bearer(shard)).json()
+    assert rendered == []
+    assert part["files"] == [f for f in whole["files"] if f["name"] == "group-grp-b.yml"]
