@@ -214,6 +214,21 @@ def test_the_local_prometheus_is_listed_and_reserved(client: TestClient) -> None
     )
 
 
+def test_pages_hold_limit_items_local_first_and_each_once(client: TestClient) -> None:
+    for name in ("prom-a", "prom-b", "prom-c"):
+        evaluator(client, name, None)
+    for limit, pages in ((1, 4), (2, 2), (3, 2), (50, 1)):
+        seen = []
+        for number in range(1, pages + 2):
+            body = client.get("/api/v1/evaluators", params={"page": number, "limit": limit})
+            page = body.json()
+            assert page["pagination"]["total"] == 4
+            assert page["pagination"]["total_pages"] == pages
+            assert len(page["data"]) <= limit
+            seen += [item["name"] for item in page["data"]]
+        assert seen == ["local", "prom-a", "prom-b", "prom-c"], limit
+
+
 def test_bad_input_is_refused_and_changes_nothing(client: TestClient) -> None:
     fleet(client)
     cases = [

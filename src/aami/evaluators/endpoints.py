@@ -71,9 +71,15 @@ def list_evaluators(
     """Every evaluator, AAMI's own Prometheus (``local``) first, with what each should
     run, what it reported it runs, and whether that is in sync."""
     app = services(request)
-    rows, total = service.list_evaluators(session, offset=page.offset, limit=page.limit)
+    # ``local`` is the first item of the list: page 1 holds it and limit - 1 others.
+    first = page.offset == 0
+    rows, total = service.list_evaluators(
+        session,
+        offset=0 if first else page.offset - 1,
+        limit=page.limit - 1 if first else page.limit,
+    )
     items = [_read(app, session, row) for row in rows]
-    if page.page == 1:
+    if first:
         items.insert(0, _local(app, session))
     return Page.of(items, page=page.page, limit=page.limit, total=total + 1)
 
