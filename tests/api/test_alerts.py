@@ -340,6 +340,9 @@ def test_preview_saves_nothing(client: TestClient, rules_dir: Path) -> None:
 def test_regenerate_and_history(client: TestClient, rules_dir: Path) -> None:
     _seed_example_2(client)
     _published(client, rules_dir, {"group-production-grp-123.yml", "group-development-grp-456.yml"})
+    # The seed's changes may still have a pass queued (it would repair the edit below
+    # first); a regenerate that waits takes that pass's job with it.
+    assert client.post("/api/v1/prometheus/rules/regenerate?wait=20").json()["result"] == "ok"
     (rules_dir / "group-production-grp-123.yml").write_text("hand edited\n")
     (rules_dir / "group-stale-group.yml").write_text("groups: []\n")
     result = client.post("/api/v1/prometheus/rules/regenerate?wait=20").json()
