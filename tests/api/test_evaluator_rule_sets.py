@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from aami.api.state import services
 from aami.evaluators import rule_sets
+from aami.prometheus.rule_sets import render_scopes
 from tests.api.test_evaluators import CPU, bearer, evaluator
-from tests.support.api import create
+from tests.support.api import app_services, create
 
 GROUPS = ("grp-a", "grp-b", "grp-c")
 
@@ -22,7 +22,7 @@ GROUPS = ("grp-a", "grp-b", "grp-c")
 def rendered(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     """The scopes of every render the rule sets ask for, in order."""
     calls: list[set[str]] = []
-    real: Callable[..., Any] = rule_sets.render_scopes
+    real: Callable[..., Any] = render_scopes
 
     def spy(session: Any, scopes: Collection[str], revisions: Mapping[str, int]) -> Any:
         calls.append(set(scopes))
@@ -40,7 +40,7 @@ def served(client: TestClient, token: str) -> dict[str, Any]:
 
 
 def cold(client: TestClient, token: str) -> dict[str, Any]:
-    services(client.app).rule_sets.clear()
+    app_services(client).rule_sets.clear()
     return served(client, token)
 
 
