@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from aami.alerts import service as alerts
+from aami.alerts.repository import AlertTemplateRepository
+from aami.alerts.schemas import AlertRuleCreate
+from aami.db.session import session_scope
 from aami.evaluators import rule_sets
 from aami.prometheus.rule_sets import render_scopes
 from tests.api.test_evaluators import CPU, bearer, evaluator
@@ -138,3 +142,38 @@ def test_a_shard_and_the_whole_fleet_share_their_groups_renders(
     part = client.get("/api/v1/evaluators/shard-b/rules", headers=bearer(shard)).json()
     assert rendered == []
     assert part["files"] == [f for f in whole["files"] if f["name"] == "group-grp-b.yml"]
+
+
+def test_a_rule_created_as_its_template_turns_compact_reaches_the_global_file(
+    client: TestClient,
+) -> None:
+    """A request that read a template before another made it compact still lands its
+    rule in the global file: creating a rule locks and re-reads its template first."""
+    create(client, "/api/v1/groups", {"id": "grp-a", "name": "grp-a"})
+    memory = {
+        "name": "HighMemory",
+        "query_template": 'node_memory_usage{group_id="{{.group_id}}"} > {{.threshold}}',
+        "default_config": {"threshold": 90},
+        "threshold_mode": "compact",
+    }
+    create(client, "/api/v1/alert-templates", memory)
+    create(client, "/api/v1/alert-rules", {"template_id": "HighMemory", "group_id": "grp-a"})
+    create(client, "/api/v1/alert-templates", CPU)
+    _, token = evaluator(client, "all", None)
+    factory = app_services(client).sessionmaker
+    with session_scope(factory) as late:
+        # This request read the template (kept in its session) while it was per group...
+        seen = AlertTemplateRepository(late).get_by_ref("HighCPU")
+        assert seen is not None
+        assert seen.threshold_mode == "per_group"
+        # ...another made it compact (no rule yet: no file changes), and the set was read.
+        switched = client.put("/api/v1/alert-templates/HighCPU", json={"threshold_mode": "compact"})
+        assert switched.status_code == 200, switched.text
+        assert "HighCPU" not in served(client, token)["files"][0]["content"]
+        alerts.create_rule(
+            late, actor="test", data=AlertRuleCreate(template_id="HighCPU", group_id="grp-a")
+        )
+    after = served(client, token)
+    assert [f["name"] for f in after["files"]] == ["global.yml"]
+    assert 'aami_threshold{template="HighCPU"' in after["files"][0]["content"]
+    assert cold(client, token) == after

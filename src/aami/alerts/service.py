@@ -443,6 +443,9 @@ def create_rule(session: Session, *, actor: str, data: AlertRuleCreate) -> Alert
     template = AlertTemplateRepository(session).get_by_ref(data.template_id)
     if template is None:
         raise Invalid(f"template_id: unknown alert template {data.template_id!r}")
+    # Under the template's lock, re-read: a switch to or from compact committed since
+    # decides which file the rule lands in, and so which scope this change marks.
+    lock_for_update(session, template)
     group = _resolve_group(session, data.group_id)
     repo = AlertRuleRepository(session)
     rule_id = data.id or new_id("rule")
