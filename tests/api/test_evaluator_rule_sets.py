@@ -48,19 +48,31 @@ def cold(client: TestClient, token: str) -> dict[str, Any]:
     return served(client, token)
 
 
+def cpu_rules(client: TestClient, groups: tuple[str, ...]) -> None:
+    """The groups, and a HighCPU rule in each."""
+    for group in groups:
+        create(client, "/api/v1/groups", {"id": group, "name": group})
+    create(client, "/api/v1/alert-templates", CPU)
+    for group in groups:
+        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+
+
 def rule_id(client: TestClient, group: str) -> str:
     rules = client.get("/api/v1/alert-rules", params={"group_id": group}).json()["data"]
     return str(rules[0]["id"])
 
 
+def set_threshold(client: TestClient, group: str, threshold: int) -> None:
+    response = client.put(
+        f"/api/v1/alert-rules/{rule_id(client, group)}", json={"config": {"threshold": threshold}}
+    )
+    assert response.status_code == 200, response.text
+
+
 def test_a_change_renders_only_its_scope_and_matches_a_cold_render(
     client: TestClient, rendered: list[set[str]]
 ) -> None:
-    for group in GROUPS:
-        create(client, "/api/v1/groups", {"id": group, "name": group})
-    create(client, "/api/v1/alert-templates", CPU)
-    for group in GROUPS:
-        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+    cpu_rules(client, GROUPS)
     _, token = evaluator(client, "all", None)
     first = served(client, token)
     assert rendered == [set(GROUPS)]
@@ -68,9 +80,7 @@ def test_a_change_renders_only_its_scope_and_matches_a_cold_render(
 
     # A threshold in one group: that group's file only.
     rendered.clear()
-    client.put(
-        f"/api/v1/alert-rules/{rule_id(client, 'grp-b')}", json={"config": {"threshold": 91}}
-    )
+    set_threshold(client, "grp-b", 91)
     after = served(client, token)
     assert rendered == [{"grp-b"}]
     assert after["revision"] != first["revision"]
@@ -99,14 +109,8 @@ def test_a_change_renders_only_its_scope_and_matches_a_cold_render(
     assert cold(client, token) == fewer
 
 
-def test_compact_mode_moves_the_rules_and_back(
-    client: TestClient, rendered: list[set[str]]
-) -> None:
-    for group in GROUPS[:2]:
-        create(client, "/api/v1/groups", {"id": group, "name": group})
-    create(client, "/api/v1/alert-templates", CPU)
-    for group in GROUPS[:2]:
-        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+def test_compact_mode_moves_the_rules_and_back(client: TestClient) -> None:
+    cpu_rules(client, GROUPS[:2])
     _, token = evaluator(client, "all", None)
     per_group = served(client, token)
 
@@ -126,15 +130,10 @@ def test_compact_mode_moves_the_rules_and_back(
 def test_a_shard_and_the_whole_fleet_share_their_groups_renders(
     client: TestClient, rendered: list[set[str]]
 ) -> None:
-    for group in GROUPS:
-        create(client, "/api/v1/groups", {"id": group, "name": group})
-    create(client, "/api/v1/alert-templates", CPU)
-    for group in GROUPS:
-        create(client, "/api/v1/alert-rules", {"template_id": "HighCPU", "group_id": group})
+    cpu_rules(client, GROUPS)
     _, token = evaluator(client, "all", None)
     _, shard = evaluator(client, "shard-b", ["grp-b"])
-    changed_rule = rule_id(client, "grp-a")
-    client.put(f"/api/v1/alert-rules/{changed_rule}", json={"config": {"threshold": 91}})
+    set_threshold(client, "grp-a", 91)
     rendered.clear()
     whole = served(client, token)
     assert rendered == [{"grp-a"}]
